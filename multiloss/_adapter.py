@@ -1,0 +1,173 @@
+"""Generic machinery shared by the framework adapters.
+
+An adapter module is a :class:`Namespace`: it resolves attribute access lazily from
+the core registry, so every registered loss is available as a function (and, where
+the loss has one, as a class) in every framework, including losses registered after
+the adapter was imported. Nothing here knows any particular loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from multiloss import core
+from multiloss.core.registry import LossSpec
+
+Call = Callable[[LossSpec, tuple, dict], Any]
+ClassFactory = Callable[[LossSpec, Callable[..., Any]], type]
+
+
+def public_signature(
+    spec: LossSpec, order: tuple[str, ...], defaults: dict[str, Any]
+) -> inspect.Signature:
+    sig = spec.signature(order)
+    params = [
+        p.replace(default=defaults[p.name]) if p.name in defaults else p
+        for p in sig.parameters.values()
+    ]
+    return sig.replace(parameters=params)
+
+
+def make_function(
+    spec: LossSpec,
+    call: Call,
+    module: str,
+    order: tuple[str, ...],
+    defaults: dict[str, Any] | None = None,
+) -> Callable:
+    """A framework entry point for ``spec`` whose tensors come positionally in ``order``.
+
+    ``defaults`` overrides parameter defaults for this adapter (Keras' functional
+    losses default to ``reduction="none"``).
+    """
+    defaults = {k: v for k, v in (defaults or {}).items() if k in spec.params}
+    signature = public_signature(spec, order, defaults)
+    if defaults:
+        inner_call = call
+
+        def call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
+            return inner_call(spec, args, {**defaults, **kwargs})
+
+    if order == spec.tensors:
+
+        def function(*args: Any, **kwargs: Any) -> Any:
+            return call(spec, args, kwargs)
+
+    else:
+        positions = tuple(order.index(name) for name in spec.tensors)
+        n = len(order)
+
+        def function(*args: Any, **kwargs: Any) -> Any:
+            if len(args) == n:
+                args = tuple(args[i] for i in positions)
+            elif args or any(name in kwargs for name in order):
+                bound = signature.bind(*args, **kwargs).arguments
+                args = tuple(bound.pop(name) for name in spec.tensors)
+                kwargs = bound
+            return call(spec, args, kwargs)
+
+    function.__name__ = function.__qualname__ = spec.name
+    function.__module__ = module
+    function.__doc__ = f"{module}.{spec.name}{signature}\n\n{spec.doc}"
+    function.__signature__ = signature  # type: ignore[attr-defined]
+    function.__wrapped__ = spec.fn  # type: ignore[attr-defined]
+    return function
+
+
+def class_init_signature(spec: LossSpec, extra: list[inspect.Parameter]) -> inspect.Signature:
+    """``__init__(self, *, <loss params>, <extra>)`` with the loss' defaults."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in spec.params.items()
+        if name not in {p.name for p in extra}
+    ]
+    return inspect.Signature(params + extra)
+
+
+def bind_params(spec: LossSpec, class_name: str, kwargs: dict, allowed: tuple[str, ...] = ()) -> dict:
+    """The loss parameters of a class instance, defaults filled in, unknown names refused."""
+    unknown = sorted(set(kwargs) - set(spec.params) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{class_name}() got unexpected keyword argument(s) {unknown}; "
+            f"parameters: {sorted(set(spec.params) | set(allowed))}"
+        )
+    params = dict(spec.params)
+    params.update({k: v for k, v in kwargs.items() if k in spec.params})
+    return params
+
+
+class Namespace:
+    """Lazily built functions and classes of one adapter module."""
+
+    def __init__(
+        self,
+        module: str,
+        call: Call,
+        *,
+        keras_order: bool = False,
+        class_factory: ClassFactory | None = None,
+        extras: dict[str, Any] | None = None,
+        defaults: dict[str, Any] | None = None,
+    ):
+        self.module = module
+        self.call = call
+        self.keras_order = keras_order
+        self.class_factory = class_factory
+        self.extras = extras or {}
+        self.defaults = defaults or {}
+        self._cache: dict[tuple[str, Callable], Any] = {}
+
+    def _order(self, spec: LossSpec) -> tuple[str, ...]:
+        return spec.keras_order if self.keras_order else spec.tensors
+
+    def function(self, name: str) -> Callable:
+        spec = core.get_spec(name)
+        key = (name, spec.fn)
+        if key not in self._cache:
+            self._cache[key] = make_function(
+                spec, self.call, self.module, self._order(spec), self.defaults
+            )
+        return self._cache[key]
+
+    def loss_class(self, class_name: str) -> type:
+        for spec in core.registry().values():
+            if spec.class_name == class_name and self.class_factory is not None:
+                key = (class_name, spec.fn)
+                if key not in self._cache:
+                    cls = self.class_factory(spec, self.function(spec.name))
+                    cls.__module__ = self.module
+                    self._cache[key] = cls
+                return self._cache[key]
+        raise AttributeError(f"module {self.module!r} has no attribute {class_name!r}")
+
+    def build_all(self) -> None:
+        """Create every function and class now (Keras needs its classes registered)."""
+        for spec in core.registry().values():
+            self.function(spec.name)
+            if spec.class_name and self.class_factory is not None:
+                self.loss_class(spec.class_name)
+
+    def names(self) -> list[str]:
+        specs = core.registry().values()
+        names = [spec.name for spec in specs]
+        if self.class_factory is not None:
+            names += [spec.class_name for spec in specs if spec.class_name]
+        return sorted(names) + sorted(self.extras)
+
+    # Module-level hooks (PEP 562).
+    def getattr(self, name: str) -> Any:
+        if name == "__all__":
+            return self.names()
+        if name in self.extras:
+            return self.extras[name]
+        if name in core.registry():
+            return self.function(name)
+        if name[:1].isupper():
+            return self.loss_class(name)
+        raise AttributeError(f"module {self.module!r} has no attribute {name!r}")
+
+    def dir(self, module_globals: dict) -> list[str]:
+        return sorted(set(module_globals) | set(self.names()))

@@ -1,0 +1,10 @@
+"""The losses, each written once against the ``keras.ops`` API.
+
+Importing this package loads no framework: the families only define functions
+``fn(ops, *tensors, **params)`` and register them (see :mod:`multiloss.core.registry`).
+"""
+
+from multiloss.core import crossentropy  # noqa: F401  (registers the family)
+from multiloss.core.registry import KINDS, LossSpec, get_spec, register, registry, unregister
+
+__all__ = ["KINDS", "LossSpec", "get_spec", "register", "registry", "unregister"]

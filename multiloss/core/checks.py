@@ -1,0 +1,152 @@
+"""Argument checks shared by the losses. They run before any arithmetic and raise
+``ValueError``/``TypeError`` naming the argument and the shapes involved."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def static_shape(x: Any) -> tuple[int | None, ...]:
+    """The static shape of a tensor as a tuple (``None`` for unknown dimensions)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return np.shape(x)
+    try:
+        return tuple(None if d is None else int(d) for d in shape)
+    except TypeError:  # tf.TensorShape with unknown rank
+        return tuple(getattr(shape, "dims", None) or ())
+
+
+def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got reduction={reduction!r}")
+
+
+def check_axis(axis: Any, rank: int, name: str = "y_pred") -> int:
+    """Normalise ``axis`` for a tensor of ``rank``; returns a non-negative axis."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got axis={axis!r}")
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis={axis} is out of range for {name} of rank {rank}")
+    return int(axis) % rank
+
+
+def check_rank(name: str, shape: tuple, min_rank: int) -> None:
+    if len(shape) < min_rank:
+        raise ValueError(f"{name} must have rank >= {min_rank}, got shape {shape}")
+
+
+def _dims_match(a: int | None, b: int | None) -> bool:
+    return a is None or b is None or a == b
+
+
+def check_same_shape(name_a: str, shape_a: tuple, name_b: str, shape_b: tuple) -> None:
+    if len(shape_a) != len(shape_b) or not all(map(_dims_match, shape_a, shape_b)):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {name_a} {shape_a} "
+            f"and {name_b} {shape_b}"
+        )
+
+
+def is_python_scalar(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_scalar(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    allow_none: bool = False,
+) -> None:
+    """Check a Python (or NumPy) scalar hyper-parameter against ``[low, high]``.
+
+    Tensors are accepted as they are (their value is not known before tracing).
+    """
+    if value is None:
+        if allow_none:
+            return
+        raise TypeError(f"{name} must be a number, got {name}=None")
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {name}={value!r}")
+    if isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+        array = np.asarray(value, dtype=np.float64)
+        if array.ndim != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
+        v = float(array)
+        if np.isnan(v):
+            raise ValueError(f"{name} must not be NaN")
+        if low is not None and v < low:
+            raise ValueError(f"{name} must be >= {low}, got {name}={v}")
+        if high is not None and v > high:
+            raise ValueError(f"{name} must be <= {high}, got {name}={v}")
+        return
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+
+
+def check_vector(
+    name: str,
+    value: Any,
+    length: int | None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    what: str = "number of classes",
+) -> None:
+    """Check a per-class vector (list, NumPy array or tensor) of ``length`` entries."""
+    shape = static_shape(value) if hasattr(value, "shape") else np.shape(value)
+    if len(shape) != 1:
+        raise ValueError(f"{name} must be a 1-D vector, got shape {tuple(shape)}")
+    if length is not None and shape[0] is not None and shape[0] != length:
+        raise ValueError(
+            f"{name} must have one entry per class: length {length} ({what}), "
+            f"got shape {tuple(shape)}"
+        )
+    if not hasattr(value, "shape") or isinstance(value, np.ndarray):
+        array = np.asarray(value, dtype=np.float64)
+        if low is not None and np.any(array < low):
+            raise ValueError(f"every entry of {name} must be >= {low}, got {array.tolist()}")
+        if high is not None and np.any(array > high):
+            raise ValueError(f"every entry of {name} must be <= {high}, got {array.tolist()}")
+
+
+def check_labels_in_range(
+    ops: Any,
+    name: str,
+    labels: Any,
+    num_classes: int | None,
+    ignore_index: int | None = None,
+) -> None:
+    """Integer labels must lie in ``[0, num_classes)`` (or equal ``ignore_index``).
+
+    Only checked when the labels are concrete (eager mode); under tracing the check
+    is skipped, as a compiled graph cannot raise.
+    """
+    if num_classes is None:
+        return
+    values = ops.eager_value(labels)
+    if values is None or values.size == 0:
+        return
+    if ignore_index is not None:
+        values = values[values != ignore_index]
+        if values.size == 0:
+            return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        extra = f" or equal ignore_index={ignore_index}" if ignore_index is not None else ""
+        raise ValueError(
+            f"{name} holds class id {bad}, outside [0, {num_classes}) for "
+            f"{num_classes} classes{extra}"
+        )
+
+
+def is_integer_dtype(dtype: str) -> bool:
+    return dtype.startswith(("int", "uint"))

@@ -1,0 +1,138 @@
+"""The registry every adapter is generated from.
+
+A loss is a plain function ``fn(ops, *tensors, **params)`` written against the
+``keras.ops`` API, decorated with :func:`register`. The registry records its name,
+the tensor arguments (positional, prediction first), the keyword-only parameters with
+their defaults, the shape of its unreduced result (``kind``) and its docstring.
+Adapters read only this: a new loss appears in every framework without an edit to
+any adapter file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+#: What ``reduction="none"`` returns, per loss.
+KINDS = {
+    "elementwise": "one value per element of the prediction (its shape)",
+    "per_example": "one value per example (the prediction's shape without the class axis)",
+    "per_row": "one value per row of the first argument",
+    "scalar": "a single scalar (already a total)",
+    "transform": "a tensor that is not a loss (a transform of the labels, or sampled values)",
+}
+
+_REGISTRY: dict[str, "LossSpec"] = {}
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """Everything an adapter needs to expose one core function."""
+
+    name: str
+    fn: Callable[..., Any]
+    tensors: tuple[str, ...]
+    params: dict[str, Any]
+    kind: str
+    doc: str
+    class_name: str | None
+    integer_args: tuple[str, ...]
+    keras_order: tuple[str, ...]
+
+    @property
+    def has_reduction(self) -> bool:
+        return "reduction" in self.params
+
+    def signature(self, order: tuple[str, ...] | None = None) -> inspect.Signature:
+        """The public signature: tensors positional (in ``order``), then keyword-only params."""
+        core = inspect.signature(self.fn)
+        tensor_params = [core.parameters[name] for name in (order or self.tensors)]
+        keyword_params = [core.parameters[name] for name in self.params]
+        return core.replace(parameters=tensor_params + keyword_params)
+
+
+def register(
+    *,
+    kind: str,
+    class_name: str | None = "",
+    integer_args: tuple[str, ...] = ("y_true",),
+    keras_order: tuple[str, ...] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a core loss ``fn(ops, *tensors, **params)``.
+
+    Args:
+        kind: one of :data:`KINDS` (what ``reduction="none"`` returns).
+        class_name: name of the class forms (Keras ``Loss``, torch ``nn.Module``);
+            ``""`` derives it from the function name in CamelCase, ``None`` means the
+            function has no class form (e.g. a label transform).
+        integer_args: tensor arguments that may hold integer class ids and must not be
+            cast to the loss dtype.
+        keras_order: positional order of the tensors in the Keras adapter; by default
+            ``(y_true, y_pred)`` when the loss takes both, else the core order.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got kind={kind!r}")
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        names = list(sig.parameters)
+        if not names or names[0] != "ops":
+            raise TypeError(f"{fn.__name__}: a core loss takes `ops` as first argument")
+        tensors = tuple(
+            p.name for p in list(sig.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+        params = {
+            p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY
+        }
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
+            raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be exposed by adapters")
+        order = keras_order
+        if order is None:
+            order = tensors
+            if tensors[:2] == ("y_pred", "y_true"):
+                order = ("y_true", "y_pred") + tensors[2:]
+        if sorted(order) != sorted(tensors):
+            raise ValueError(f"{fn.__name__}: keras_order {order} must permute {tensors}")
+        spec = LossSpec(
+            name=fn.__name__,
+            fn=fn,
+            tensors=tensors,
+            params=params,
+            kind=kind,
+            doc=inspect.getdoc(fn) or "",
+            class_name=_camel(fn.__name__) if class_name == "" else class_name,
+            integer_args=tuple(a for a in integer_args if a in tensors),
+            keras_order=tuple(order),
+        )
+        if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:
+            raise ValueError(f"a loss named {spec.name!r} is registered already")
+        _REGISTRY[spec.name] = spec
+        fn.spec = spec  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove a loss (used by tests that register a throwaway loss)."""
+    _REGISTRY.pop(name, None)
+
+
+def registry() -> dict[str, LossSpec]:
+    """A snapshot of the registered losses, by name."""
+    return dict(_REGISTRY)
+
+
+def get_spec(name: str) -> LossSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown loss {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
+        ) from None

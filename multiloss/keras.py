@@ -1,0 +1,114 @@
+"""Keras adapter: every multiloss loss for Keras 3, on whatever backend Keras runs.
+
+Functions take ``(y_true, y_pred, **params)`` in Keras' argument order and default to
+``reduction="none"`` like Keras' functional losses. Each loss with a class form is a
+serializable ``keras.losses.Loss`` (``SigmoidFocalLoss``, ``CrossEntropy``, ...) for
+``model.compile(loss=...)``; its ``reduction`` is Keras' own (``"sum_over_batch_size"``
+by default, ``sample_weight`` supported) and integer labels stay integers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+import numpy as np
+from keras.src.losses.loss import reduce_weighted_values
+
+from multiloss._adapter import Namespace, bind_params, class_init_signature
+from multiloss.core.ops import keras_backend_ops
+from multiloss.core.registry import LossSpec
+
+_OPS = keras_backend_ops()
+_PACKAGE = "multiloss"
+
+
+def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
+    return spec.fn(_OPS, *args, **kwargs)
+
+
+def _jsonable(value: Any) -> Any:
+    """A parameter value as plain Python (lists for vectors) for ``get_config``."""
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return keras.ops.convert_to_numpy(value).tolist()
+    return value
+
+
+class MultilossLoss(keras.losses.Loss):
+    """Base of the generated ``keras.losses.Loss`` classes (one per registered loss)."""
+
+    spec: LossSpec
+    function: Any
+
+    def __init__(self, *, reduction="sum_over_batch_size", name=None, dtype=None, **params):
+        super().__init__(name=name or self.spec.name, reduction=reduction, dtype=dtype)
+        self.params = bind_params(self.spec, type(self).__name__, params)
+        self.params.pop("reduction", None)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        in_mask = keras.src.backend.get_keras_mask(y_pred)
+        with keras.name_scope(self.name):
+            y_pred = keras.ops.convert_to_tensor(y_pred, dtype=self.dtype)
+            y_true = keras.ops.convert_to_tensor(y_true)
+            keep_integer = self.spec.keras_order[0] in self.spec.integer_args
+            if not (keep_integer and "int" in keras.backend.standardize_dtype(y_true.dtype)):
+                y_true = keras.ops.cast(y_true, self.dtype)
+            losses = self.call(y_true, y_pred)
+            return reduce_weighted_values(
+                losses,
+                sample_weight=sample_weight,
+                mask=in_mask,
+                reduction=self.reduction,
+                dtype=self.dtype,
+            )
+
+    def call(self, y_true, y_pred):
+        params = dict(self.params)
+        if self.spec.has_reduction:
+            params["reduction"] = "none"
+        return self.function(y_true, y_pred, **params)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({k: _jsonable(v) for k, v in self.params.items()})
+        return config
+
+
+def _make_loss_class(spec: LossSpec, function: Any) -> type:
+    keras_params = [
+        inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="sum_over_batch_size"),
+        inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ]
+    cls = type(
+        spec.class_name,
+        (MultilossLoss,),
+        {
+            "spec": spec,
+            "function": staticmethod(function),
+            "__doc__": f"``keras.losses.Loss`` form of :func:`multiloss.keras.{spec.name}` "
+            f"(``reduction`` is Keras' own).\n\n{spec.doc}",
+        },
+    )
+    cls.__init__.__signature__ = class_init_signature(spec, keras_params)  # type: ignore[attr-defined]
+    return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
+
+
+_namespace = Namespace(
+    __name__,
+    _call,
+    keras_order=True,
+    class_factory=_make_loss_class,
+    defaults={"reduction": "none"},
+)
+__getattr__ = _namespace.getattr
+_namespace.build_all()
+
+
+def __dir__() -> list[str]:
+    return _namespace.dir(globals())
