@@ -251,8 +251,9 @@ def binary_cross_entropy(
 
         \ell = -\alpha\, y \log \sigma(x) - (1 - \alpha)(1 - y) \log(1 - \sigma(x))
 
-    computed as ``y·softplus(−x) + (1 − y)·softplus(x)`` through ``log_sigmoid``, which
-    is exact (no cancellation) and finite for logits of any size.
+    computed without cancellation for logits of any size: the backend's fused
+    ``max(x, 0) − x·y + log1p(exp(−|x|))`` when unweighted, and
+    ``α·y·softplus(−x) + (1 − α)(1 − y)·softplus(x)`` through ``log_sigmoid`` with ``alpha``.
 
     Args:
         y_pred: logits (or probabilities with ``from_logits=False``), any shape.
@@ -274,6 +275,12 @@ def binary_cross_entropy(
     check_reduction(reduction)
     check_scalar("alpha", alpha, low=0.0, high=1.0, allow_none=True)
     logits, targets, dtype, out_dtype = sigmoid_targets(ops, y_pred, y_true, label_smoothing)
+    if from_logits and alpha is None:
+        # The backend's fused kernel (torch: binary_cross_entropy_with_logits, tf:
+        # sigmoid_cross_entropy_with_logits): max(x, 0) - x y + log1p(exp(-|x|)),
+        # exact for hard labels at any logit size.
+        loss = ops.binary_crossentropy(targets, logits, from_logits=True)
+        return reduce(ops, loss, reduction, out_dtype)
     log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
     positive_term = -targets * log_p
     negative_term = -(1.0 - targets) * log_q

@@ -44,7 +44,10 @@ _OP_NAMES = {
         "broadcast_to", "tile", "triu", "eye", "dot", "einsum", "expm1", "log2",
         "sort", "unique", "searchsorted", "count_nonzero",
     ),
-    "nn": ("log_sigmoid", "log_softmax", "relu", "sigmoid", "softmax", "softplus"),
+    "nn": (
+        "binary_crossentropy", "log_sigmoid", "log_softmax", "relu", "sigmoid", "softmax",
+        "softplus",
+    ),
     "math": ("logsumexp", "top_k", "in_top_k"),
     "core": (
         "cast", "cond", "convert_to_tensor", "custom_gradient", "fori_loop",
