@@ -66,20 +66,16 @@ def reduce(
         result = values
     elif reduction == "sum":
         result = ops.sum(values)
-    else:
-        total = ops.sum(values)
-        if weight_sum is not None:
-            count = weight_sum
-        elif mask is not None:
-            count = ops.sum(ops.cast(mask, ops.dtype(values)))
+    elif weight_sum is None and mask is None:
+        # Plain mean: an empty tensor averages to 0 (not NaN), as every mean here.
+        shape = static_shape(values)
+        if None not in shape and 0 not in shape:
+            result = ops.mean(values)
         else:
-            shape = static_shape(values)
-            if None in shape:
-                count = ops.sum(ops.ones_like(values))
-            else:
-                size = 1
-                for d in shape:
-                    size *= d
-                count = ops.convert_to_tensor(float(size), dtype=ops.dtype(values))
-        result = safe_divide(ops, total, count)
+            result = safe_divide(ops, ops.sum(values), ops.sum(ops.ones_like(values)))
+    else:
+        count = weight_sum
+        if count is None:
+            count = ops.sum(ops.cast(mask, ops.dtype(values)))
+        result = safe_divide(ops, ops.sum(values), count)
     return result if ops.dtype(result) == out_dtype else ops.cast(result, out_dtype)
