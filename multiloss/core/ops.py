@@ -123,6 +123,10 @@ class Ops:
         self._standardize_dtype = importlib.import_module(
             "keras.src.backend.common.variables"
         ).standardize_dtype
+        if framework == "torch":
+            from multiloss.core import fast_torch
+
+            fast_torch.install(self)
 
     def __repr__(self) -> str:
         return f"Ops({self.name!r})"
@@ -131,6 +135,23 @@ class Ops:
     def one_hot(self, x, num_classes, axis=-1, dtype="float32"):
         """``keras.ops.one_hot``: float32 by default (the backend returns int64 on torch)."""
         return self._nn.one_hot(x, num_classes, axis=axis, dtype=dtype)
+
+    def binary_crossentropy(self, target, output, from_logits=False):
+        """``keras.ops.binary_crossentropy`` (element-wise, unreduced).
+
+        While ``torch.compile`` traces, the torch backend's MPS probe
+        (``torch.backends.mps.is_available()``) breaks the graph, so the fused kernel
+        it wraps is called directly (same numbers; the MPS squeeze does not apply).
+        """
+        if self.name == "torch" and from_logits:
+            import torch
+
+            if torch.compiler.is_compiling():
+                return torch.nn.functional.binary_cross_entropy_with_logits(
+                    self.convert_to_tensor(output), self.convert_to_tensor(target),
+                    reduction="none",
+                )
+        return self._nn.binary_crossentropy(target, output, from_logits=from_logits)
 
     def dtype(self, x) -> str:
         """``keras.ops.dtype``: the standardized dtype name of a tensor."""
