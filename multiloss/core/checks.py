@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -76,11 +77,14 @@ def check_scalar(
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {name}={value!r}")
     if isinstance(value, (numbers.Real, np.ndarray, np.generic)):
-        array = np.asarray(value, dtype=np.float64)
-        if array.ndim != 0:
-            raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
-        v = float(array)
-        if np.isnan(v):
+        # Python numbers are checked in plain Python: NumPy calls on them would be
+        # traced as tensor ops (and break the graph) under torch.compile.
+        if not isinstance(value, numbers.Real):
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim != 0:
+                raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
+        v = float(value)
+        if math.isnan(v):
             raise ValueError(f"{name} must not be NaN")
         if low is not None and v < low:
             raise ValueError(f"{name} must be >= {low}, got {name}={v}")
@@ -110,11 +114,13 @@ def check_vector(
             f"got shape {tuple(shape)}"
         )
     if not hasattr(value, "shape") or isinstance(value, np.ndarray):
-        array = np.asarray(value, dtype=np.float64)
-        if low is not None and np.any(array < low):
-            raise ValueError(f"every entry of {name} must be >= {low}, got {array.tolist()}")
-        if high is not None and np.any(array > high):
-            raise ValueError(f"every entry of {name} must be <= {high}, got {array.tolist()}")
+        # Compared in plain Python: NumPy comparisons would be traced as tensor ops
+        # (a data-dependent branch) under torch.compile.
+        entries = [float(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        if low is not None and any(v < low for v in entries):
+            raise ValueError(f"every entry of {name} must be >= {low}, got {entries}")
+        if high is not None and any(v > high for v in entries):
+            raise ValueError(f"every entry of {name} must be <= {high}, got {entries}")
 
 
 def check_labels_in_range(
