@@ -61,7 +61,8 @@ def to_tensor(adapter: str, array: Any) -> Any:
     if framework == "torch":
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(array))
+        # reshape: np.ascontiguousarray turns a 0-d array into shape (1,).
+        return torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
     if framework == "jax":
         import jax.numpy as jnp
 

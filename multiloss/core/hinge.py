@@ -1,0 +1,88 @@
+"""Hinge family: the classification hinge loss and the pairwise (ranking) hinge loss."""
+
+from __future__ import annotations
+
+from multiloss.core.checks import (
+    check_rank,
+    check_reduction,
+    check_same_shape,
+    check_scalar,
+    is_python_scalar,
+    static_shape,
+)
+from multiloss.core.common import as_float, compute_dtype, param_tensor, reduce
+from multiloss.core.registry import register
+
+
+@register(kind="per_example", integer_args=())
+def hinge_loss(ops, y_pred, y_true, *, reduction="mean"):
+    r"""Hinge loss, averaged over the last axis per example.
+
+    .. math::
+
+        \ell = \frac{1}{D} \sum_{d=1}^{D} \max(0,\ 1 - y_d\, \hat y_d),
+        \qquad y_d \in \{-1, 1\}
+
+    Labels in {0, 1} are mapped to {−1, 1}: a label of exactly 0 is read as −1
+    (element-wise, so no data-dependent branch; Keras converts only when every label
+    is 0 or 1, which agrees on every {0, 1} or {−1, 1} label set).
+
+    Reference: Cortes and Vapnik, *Support-Vector Networks* (1995); Rosasco et al.,
+    *Are Loss Functions All the Same?* (2004).
+
+    Args:
+        y_pred: raw scores (decision values), shape ``[..., D]``.
+        y_true: labels in {−1, 1} or {0, 1}, same shape as ``y_pred``.
+        reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
+        scalar; in the dtype of ``y_pred``.
+
+    Same numbers as ``keras.losses.hinge(y_true, y_pred)``.
+    """
+    check_reduction(reduction)
+    pred_shape = static_shape(y_pred)
+    check_rank("y_pred", pred_shape, 1)
+    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    scores = as_float(ops, y_pred, dtype)
+    labels = as_float(ops, y_true, dtype)
+    labels = ops.where(ops.equal(labels, 0.0), -ops.ones_like(labels), labels)
+    loss = ops.mean(ops.relu(1.0 - labels * scores), axis=-1)
+    return reduce(ops, loss, reduction, out_dtype)
+
+
+@register(kind="per_row", integer_args=())
+def pairwise_hinge_loss(ops, pos_score, neg_score, *, margin=1.0, reduction="mean"):
+    r"""Pairwise (margin ranking) hinge loss: a positive should outscore its negative.
+
+    .. math::
+
+        \ell = \max(0,\ m + s^- - s^+)
+
+    Reference: Herbrich et al., *Large Margin Rank Boundaries for Ordinal Regression*
+    (2000); Weston et al., *WSABIE* (2011).
+
+    Args:
+        pos_score: scores of the positive items, shape ``[B]`` (or any shape).
+        neg_score: scores of the paired negative items, same shape as ``pos_score``.
+        margin: the margin :math:`m` the positive must win by.
+        reduction: ``"none"`` (one value per pair, shape of ``pos_score``), ``"mean"``
+            or ``"sum"``.
+
+    Returns:
+        Shape of ``pos_score`` for ``reduction="none"``, else a scalar; in the dtype
+        of ``pos_score``.
+
+    Same numbers as ``torch.nn.functional.margin_ranking_loss(pos_score, neg_score,
+    torch.ones_like(pos_score), margin=margin)``.
+    """
+    check_reduction(reduction)
+    check_scalar("margin", margin)
+    check_same_shape("neg_score", static_shape(neg_score), "pos_score", static_shape(pos_score))
+    dtype, out_dtype = compute_dtype(ops, pos_score)
+    pos = as_float(ops, pos_score, dtype)
+    neg = as_float(ops, neg_score, dtype)
+    margin = margin if is_python_scalar(margin) else param_tensor(ops, margin, dtype)
+    return reduce(ops, ops.relu(margin + neg - pos), reduction, out_dtype)

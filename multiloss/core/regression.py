@@ -1,0 +1,39 @@
+"""Regression family: the square loss."""
+
+from __future__ import annotations
+
+from multiloss.core.checks import check_rank, check_reduction, check_same_shape, static_shape
+from multiloss.core.common import as_float, compute_dtype, reduce
+from multiloss.core.registry import register
+
+
+@register(kind="per_example", integer_args=())
+def mean_squared_error(ops, y_pred, y_true, *, reduction="mean"):
+    r"""Mean squared error, averaged over the last axis per example.
+
+    .. math::
+
+        \ell = \frac{1}{D} \sum_{d=1}^{D} (\hat y_d - y_d)^2
+
+    Reference: Gauss, *Theoria motus corporum coelestium* (1809), least squares.
+
+    Args:
+        y_pred: predictions, shape ``[..., D]``.
+        y_true: targets, same shape as ``y_pred``.
+        reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
+        scalar; in the dtype of ``y_pred``.
+
+    Same numbers as ``torch.nn.functional.mse_loss(y_pred, y_true,
+    reduction="none").mean(-1)`` and ``keras.losses.mean_squared_error(y_true, y_pred)``;
+    ``"mean"`` equals ``mse_loss(..., reduction="mean")``.
+    """
+    check_reduction(reduction)
+    pred_shape = static_shape(y_pred)
+    check_rank("y_pred", pred_shape, 1)
+    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    error = as_float(ops, y_pred, dtype) - as_float(ops, y_true, dtype)
+    return reduce(ops, ops.mean(ops.square(error), axis=-1), reduction, out_dtype)
