@@ -5,13 +5,10 @@ Importing this package loads no framework: the families only define functions
 """
 
 from multiloss.core import crossentropy  # noqa: F401  (registers the family)
-from multiloss.core import circle  # noqa: F401
 from multiloss.core import divergence  # noqa: F401
 from multiloss.core import hinge  # noqa: F401
 from multiloss.core import regression  # noqa: F401
 from multiloss.core import smoothing  # noqa: F401
-from multiloss.core import focal  # noqa: F401
-from multiloss.core import poly  # noqa: F401
 from multiloss.core.registry import KINDS, LossSpec, get_spec, register, registry, unregister
 
 __all__ = ["KINDS", "LossSpec", "get_spec", "register", "registry", "unregister"]
