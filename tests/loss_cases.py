@@ -1,0 +1,131 @@
+"""Small generic inputs for every registered loss, from registry introspection.
+
+A loss is covered when its tensor arguments form a signature listed here (most losses
+take ``(y_pred, y_true)``; the inputs then follow the loss ``kind``). A loss with an
+unknown signature gets no case and the tests that iterate the registry skip it,
+naming the arguments; the issue-2 losses must always have cases
+(``test_cross_framework.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from multiloss import core
+
+#: Softmax-type losses that also take integer class ids for ``y_true``.
+INTEGER_LABEL_LOSSES = {
+    "cross_entropy": {},
+    "softmax_focal_loss": {},
+    "poly1_cross_entropy": {},
+    "poly1_focal_loss": {"focal": "softmax"},
+}
+#: ``(y_pred, y_true)`` losses on L2-normalised embeddings [B, D] and integer labels [B].
+EMBEDDING_LOSSES = ("batch_circle_loss",)
+#: Losses every test that iterates the registry must cover (issue 2).
+ISSUE_2_LOSSES = (
+    "cross_entropy",
+    "binary_cross_entropy",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
+)
+
+
+@dataclasses.dataclass
+class Case:
+    loss: str
+    arrays: tuple
+    params: dict
+    label: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.loss}-{self.label}"
+
+    @property
+    def float_args(self) -> tuple[int, ...]:
+        """Positions of the floating arguments (cast to the dtype under test)."""
+        return tuple(i for i, a in enumerate(self.arrays) if a.dtype.kind == "f")
+
+    @property
+    def grad_args(self) -> tuple[int, ...]:
+        """Positions of the floating arguments that are not targets (differentiated)."""
+        names = core.get_spec(self.loss).tensors
+        return tuple(i for i in self.float_args if names[i] != "y_true")
+
+
+def _rng(name: str) -> np.random.Generator:
+    return np.random.default_rng(sum(map(ord, name)))
+
+
+def _inputs(spec: core.LossSpec, rng: np.random.Generator) -> list[tuple[str, tuple, dict]]:
+    """``[(label, arrays, params)]`` for one loss, or ``[]`` for an unknown signature."""
+    logits = rng.normal(scale=2.0, size=(4, 5)).astype(np.float32)
+    ids = np.array([1, 0, 4, 2])
+    if spec.name in EMBEDDING_LOSSES:
+        embeddings = rng.normal(size=(6, 4)).astype(np.float32)
+        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+        return [("embeddings", (embeddings, np.array([0, 0, 1, 1, 2, 2])), {})]
+    if spec.tensors == ("y_pred", "y_true"):
+        if spec.kind == "elementwise":
+            targets = (rng.random((4, 5)) > 0.5).astype(np.float32)
+            cases = [("binary", (logits, targets), {})]
+        elif spec.kind == "per_example":
+            one_hot = np.eye(5, dtype=np.float32)[ids]
+            cases = [("one_hot", (logits, one_hot), {})]
+        else:
+            return []
+        if spec.name in INTEGER_LABEL_LOSSES:
+            cases.append(("ids", (logits, ids), dict(INTEGER_LABEL_LOSSES[spec.name])))
+        return cases
+    if spec.tensors == ("y_true", "epsilon"):
+        return [("smooth", (np.eye(5, dtype=np.float32)[ids], np.float32(0.1)), {})]
+    if spec.tensors == ("sp", "sn"):
+        sp = rng.uniform(-1, 1, size=(4, 3)).astype(np.float32)
+        sn = rng.uniform(-1, 1, size=(4, 5)).astype(np.float32)
+        return [("pairs", (sp, sn), {})]
+    if spec.tensors == ("pos_score", "neg_score"):
+        return [("scores", tuple(rng.normal(size=(2, 6)).astype(np.float32)), {})]
+    if spec.tensors == ("hidden", "weight", "labels"):
+        hidden = rng.normal(size=(6, 4)).astype(np.float32)
+        weight = rng.normal(size=(7, 4)).astype(np.float32)
+        return [("linear", (hidden, weight, np.array([0, 6, 3, 3, 1, 5])), {})]
+    if spec.tensors == ("losses", "log_vars"):
+        losses = rng.uniform(0.5, 2.0, size=3).astype(np.float32)
+        return [("tasks", (losses, rng.normal(size=3).astype(np.float32)), {})]
+    if spec.tensors == ("kpis",):
+        return [("kpis", (rng.uniform(0.1, 0.9, size=3).astype(np.float32),), {})]
+    return []
+
+
+def cases_for(name: str) -> list[Case]:
+    spec = core.get_spec(name)
+    return [Case(name, arrays, params, label) for label, arrays, params in _inputs(spec, _rng(name))]
+
+
+def all_case_params() -> list:
+    """``pytest.param`` per case of every registered loss (a skip for unknown signatures)."""
+    params = []
+    for name, spec in sorted(core.registry().items()):
+        cases = cases_for(name)
+        if not cases:
+            params.append(pytest.param(
+                None, id=name,
+                marks=pytest.mark.skip(reason=f"no generic inputs for {name}{spec.tensors}"),
+            ))
+        params += [pytest.param(case, id=case.id) for case in cases]
+    return params
+
+
+#: For ``@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)``: the Keras
+#: adapter in every per-backend session; torch, jax and tensorflow (the same in every
+#: session) only in the ``cross_framework`` one.
+ADAPTERS_ONCE = [pytest.param("keras", id="keras")] + [
+    pytest.param(name, id=name, marks=pytest.mark.cross_framework)
+    for name in ("torch", "jax", "tensorflow")
+]
