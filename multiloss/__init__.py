@@ -21,4 +21,13 @@ def available_losses() -> list[str]:
     return sorted(_registry())
 
 
-__all__ = ["__version__", "available_losses"]
+def __getattr__(name: str):
+    # multiloss.compare is imported on first use (it loads no framework either).
+    if name == "compare":
+        from multiloss.comparison import compare
+
+        return compare
+    raise AttributeError(f"module 'multiloss' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "available_losses", "compare"]

@@ -94,7 +94,8 @@ def value_and_grad(
     """Call ``fn(*tensors)`` on ``args`` converted to the adapter's framework.
 
     Floating arguments are cast to ``dtype`` when given. Returns the value and the
-    gradients of its sum with respect to the arguments at positions ``wrt``, as NumPy.
+    gradients of its sum with respect to the arguments at positions ``wrt``, as NumPy
+    (zeros for an argument the value does not depend on; none when ``wrt`` is empty).
     """
     framework = _framework(adapter)
 
@@ -106,13 +107,21 @@ def value_and_grad(
         return t
 
     tensors = [convert(a) for a in args]
+    if not wrt:
+        return _as_f64(fn(*tensors)), []
+
+    def as_grads(grads: Sequence[Any]) -> list[np.ndarray]:
+        return [
+            np.zeros(np.shape(args[i])) if g is None else _as_f64(g) for i, g in zip(wrt, grads)
+        ]
+
     if framework == "torch":
         for i in wrt:
             tensors[i].requires_grad_(True)
         value = fn(*tensors)
         total = value.float().sum()
         grads = list(_torch_grad(total, [tensors[i] for i in wrt]))
-        return _as_f64(value), [_as_f64(g) for g in grads]
+        return _as_f64(value), as_grads(grads)
     if framework == "jax":
         import jax
 
@@ -126,7 +135,7 @@ def value_and_grad(
         grads, value = jax.grad(total, argnums=tuple(range(len(wrt))), has_aux=True)(
             *[tensors[i] for i in wrt]
         )
-        return _as_f64(value), [_as_f64(g) for g in grads]
+        return _as_f64(value), as_grads(grads)
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
@@ -135,7 +144,7 @@ def value_and_grad(
         value = fn(*tensors)
         total = tf.reduce_sum(tf.cast(value, tf.float32))
     grads = tape.gradient(total, [tensors[i] for i in wrt])
-    return _as_f64(value), [_as_f64(g) for g in grads]
+    return _as_f64(value), as_grads(grads)
 
 
 def _torch_grad(total: Any, inputs: list) -> tuple:

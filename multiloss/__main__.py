@@ -1,0 +1,5 @@
+import sys
+
+from multiloss.cli import main
+
+sys.exit(main())
