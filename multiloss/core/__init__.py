@@ -9,6 +9,8 @@ from multiloss.core import divergence  # noqa: F401
 from multiloss.core import hinge  # noqa: F401
 from multiloss.core import regression  # noqa: F401
 from multiloss.core import smoothing  # noqa: F401
+from multiloss.core import focal  # noqa: F401
+from multiloss.core import poly  # noqa: F401
 from multiloss.core.registry import KINDS, LossSpec, get_spec, register, registry, unregister
 
 __all__ = ["KINDS", "LossSpec", "get_spec", "register", "registry", "unregister"]

@@ -1,0 +1,195 @@
+"""Poly-1 losses: cross entropy and focal loss plus the first polynomial term.
+
+Leng et al., *PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+Functions*, ICLR 2022, https://arxiv.org/abs/2204.12511. The reference values of
+seed 002 (the authors' TensorFlow code) are reproduced in ``tests/test_seed_values.py``.
+
+Every :math:`1 - p_t` is taken in log space (see :mod:`multiloss.core.focal`), so the
+poly term is exact when :math:`p_t` rounds to 1 and its gradient stays finite.
+"""
+
+from __future__ import annotations
+
+from multiloss.core.checks import check_reduction, check_scalar
+from multiloss.core.common import as_float, reduce
+from multiloss.core.crossentropy import categorical_targets
+from multiloss.core.focal import (
+    check_softmax_focal_params,
+    log_one_minus_softmax,
+    log_one_minus_true_prob,
+    neg_log_prob,
+    sigmoid_focal_terms,
+    sigmoid_log_one_minus_pt,
+    softmax_focal_terms,
+)
+from multiloss.core.registry import register
+
+FOCAL_FORMS = ("sigmoid", "softmax")
+
+
+@register(kind="per_example")
+def poly1_cross_entropy(
+    ops,
+    y_pred,
+    y_true,
+    *,
+    epsilon=1.0,
+    label_smoothing=0.0,
+    axis=-1,
+    reduction="mean",
+):
+    r"""Poly-1 cross entropy, Leng et al. 2022.
+
+    .. math::
+
+        \ell = -\sum_c q_c \log p_c + \varepsilon \sum_c q_c (1 - p_c),
+        \qquad q = (1 - s)\, y + s / C, \quad p = \operatorname{softmax}(x)
+
+    i.e. CE + ε·(1 − p_t) for one-hot targets, with the smoothed labels in both terms
+    as the paper's code and optax do. :math:`1 - p_c = \exp(\log \sum_{k \ne c} p_k)`
+    is computed in log space: exact when :math:`p_c` rounds to 1.
+
+    Paper: https://arxiv.org/abs/2204.12511
+
+    Args:
+        y_pred: logits, shape ``[..., C, ...]`` with the classes on ``axis``.
+        y_true: integer class ids, shape of ``y_pred`` without ``axis``; or one-hot /
+            class probabilities, shape of ``y_pred``.
+        epsilon: ε, the coefficient of the poly-1 term, >= -1 (the paper's range:
+            ``-1`` cancels the first polynomial term; it recommends 2 for ImageNet
+            classification, -1 for detection).
+        label_smoothing: s in [0, 1]; mixes the target with the uniform distribution.
+        axis: the class axis of ``y_pred``.
+        reduction: ``"none"`` (per example), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
+        the dtype of ``y_pred``.
+
+    Same numbers as ``optax.losses.poly_loss_cross_entropy(y_pred, q, epsilon=epsilon)``
+    with ``q`` the (smoothed) one-hot targets, and as seed 002's
+    ``poly1_cross_entropy_tf``.
+
+    Example:
+        >>> from multiloss.core.ops import get_ops
+        >>> import numpy as np
+        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> loss = poly1_cross_entropy(get_ops("jax"), x, np.array([1, 2]), reduction="none")
+        >>> np.asarray(loss, np.float64).round(5).tolist()
+        [2.82412, 0.33417]
+    """
+    check_reduction(reduction)
+    check_scalar("epsilon", epsilon, low=-1.0)
+    check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    t = categorical_targets(ops, y_pred, y_true, axis=axis)
+    if t.labels is not None:
+        log_one_minus_pt = log_one_minus_true_prob(ops, t)
+        ce = neg_log_prob(ops, t.true_log_prob(ops), log_one_minus_pt)
+        one_minus_pt = ops.exp(log_one_minus_pt)
+    else:
+        log_one_minus_p = log_one_minus_softmax(ops, t.log_probs)
+        ce = ops.sum(t.target_probs * neg_log_prob(ops, t.log_probs, log_one_minus_p), axis=-1)
+        one_minus_pt = ops.sum(t.target_probs * ops.exp(log_one_minus_p), axis=-1)
+    if label_smoothing:
+        # The uniform part: -mean_c log p_c, and sum_c (1 - p_c) / C = (C - 1) / C.
+        smooth_ce = -ops.mean(t.log_probs, axis=-1)
+        ce = (1.0 - label_smoothing) * ce + label_smoothing * smooth_ce
+        uniform = label_smoothing * (t.num_classes - 1) / t.num_classes
+        one_minus_pt = (1.0 - label_smoothing) * one_minus_pt + uniform
+    return reduce(ops, ce + epsilon * one_minus_pt, reduction, t.out_dtype)
+
+
+@register(kind="elementwise")
+def poly1_focal_loss(
+    ops,
+    y_pred,
+    y_true,
+    *,
+    epsilon=1.0,
+    alpha=0.25,
+    gamma=2.0,
+    focal="sigmoid",
+    reduction="mean",
+):
+    r"""Poly-1 focal loss, Leng et al. 2022, in the sigmoid or the softmax form.
+
+    ``focal="sigmoid"`` (the paper's form, element-wise):
+
+    .. math::
+
+        \ell = \mathrm{FL}_\sigma(x, y) + \varepsilon\, (1 - p_t)^{\gamma + 1},
+        \quad p_t = y\,\sigma(x) + (1 - y)(1 - \sigma(x))
+
+    with :math:`\mathrm{FL}_\sigma` the :func:`sigmoid_focal_loss` (``alpha`` as there;
+    the poly term is not α-weighted).
+
+    ``focal="softmax"`` (the reference implementation of seed 002, per example):
+
+    .. math::
+
+        \ell = \mathrm{FL}_{\mathrm{softmax}}(x, y)
+            + \frac{\varepsilon}{C} \sum_c (1 - p_{t,c})^{\gamma + 1},
+        \quad p_{t,c} = y_c\,\sigma(x_c) + (1 - y_c)(1 - \sigma(x_c))
+
+    with :math:`\mathrm{FL}_{\mathrm{softmax}}` the :func:`softmax_focal_loss` (``alpha``
+    as there: a scalar multiplies every class, a vector ``[C]`` gives α of the true
+    class) and the poly term on the per-class sigmoids. Every :math:`1 - p` is taken in
+    log space: finite values and gradients for any finite logit.
+
+    Paper: https://arxiv.org/abs/2204.12511
+
+    Args:
+        y_pred: logits; any shape for ``"sigmoid"``, ``[..., C]`` (classes last) for
+            ``"softmax"``.
+        y_true: ``"sigmoid"``: targets in [0, 1], shape of ``y_pred``. ``"softmax"``:
+            integer class ids ``[...]`` or one-hot / class probabilities ``[..., C]``.
+        epsilon: ε, the coefficient of the poly-1 term, >= -1.
+        alpha: α-balancing as in :func:`sigmoid_focal_loss` / :func:`softmax_focal_loss`
+            (scalar, per-class vector, or ``None`` for none).
+        gamma: focusing exponent, >= 0; the poly term uses γ + 1.
+        focal: ``"sigmoid"`` (default) or ``"softmax"``.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``. ``"none"`` returns the
+            element-wise loss (shape of ``y_pred``) for ``"sigmoid"`` and the per-example
+            loss (``y_pred`` without the class axis) for ``"softmax"``; the registry
+            records this loss as element-wise, the default form's shape.
+
+    Returns:
+        The unreduced loss described above for ``reduction="none"``, else a scalar; in
+        the dtype of ``y_pred``.
+
+    ``"sigmoid"``: ``torchvision.ops.sigmoid_focal_loss`` plus the poly term, as in the
+    paper's code. ``"softmax"``: the numbers of seed 002's ``poly1_focal_loss_tf`` /
+    ``poly1_focal_loss_torch`` with ``alpha=[α, 1 − α, ..., 1 − α]`` (their focal loss
+    clips p_t to [1e-7, 1 − 1e-7], so only away from saturation).
+
+    Example:
+        >>> from multiloss.core.ops import get_ops
+        >>> import numpy as np
+        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> loss = poly1_focal_loss(get_ops("jax"), x, np.array([1, 2]), focal="softmax",
+        ...                         alpha=[0.25, 0.75, 0.75], reduction="none")
+        >>> np.asarray(loss, np.float64).round(5).tolist()
+        [1.46497, 0.18184]
+    """
+    check_reduction(reduction)
+    check_scalar("epsilon", epsilon, low=-1.0)
+    if focal not in FOCAL_FORMS:
+        raise ValueError(f"focal must be one of {FOCAL_FORMS}, got focal={focal!r}")
+    if focal == "sigmoid":
+        loss, log_one_minus_pt, out_dtype = sigmoid_focal_terms(
+            ops, y_pred, y_true, alpha, gamma, from_logits=True
+        )
+        poly = ops.exp((gamma + 1.0) * log_one_minus_pt)
+        return reduce(ops, loss + epsilon * poly, reduction, out_dtype)
+    check_softmax_focal_params(alpha, gamma, y_pred, -1)
+    t = categorical_targets(ops, y_pred, y_true)
+    loss = softmax_focal_terms(ops, t, alpha, gamma)
+    logits = as_float(ops, y_pred, t.dtype)
+    if t.labels is not None:  # hard targets: 1 - p_t = sigmoid(-x) on the true class
+        is_true = ops.greater(t.one_hot(ops), 0.5)
+        log_one_minus_pt = ops.log_sigmoid(ops.where(is_true, -logits, logits))
+    else:
+        log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(-logits)
+        log_one_minus_pt = sigmoid_log_one_minus_pt(ops, log_p, log_q, t.target_probs)
+    poly = ops.mean(ops.exp((gamma + 1.0) * log_one_minus_pt), axis=-1)
+    return reduce(ops, loss + epsilon * poly, reduction, t.out_dtype)
