@@ -29,6 +29,7 @@ DEFAULT_OUT = ROOT / "multiloss" / "conformance_data"
 
 def _setup() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # keras.losses cross-checks: one fixed backend
     import torch  # before TensorFlow, always
 
     torch.set_num_threads(1)

@@ -196,6 +196,15 @@ def jax_reference(fn: Callable[..., Any]) -> Reference:
     return compute
 
 
+def keras_value(fn: Callable[..., Any], *arrays: Any) -> np.ndarray:
+    """A ``keras.losses`` function's value on float64 NumPy inputs (to cross-check a
+    reference; the generator runs Keras on the tensorflow backend)."""
+    import keras
+
+    out = fn(*[np.asarray(a, np.float64) for a in arrays])
+    return np.asarray(keras.ops.convert_to_numpy(out), np.float64)
+
+
 def build_all(losses: Iterable[str] | None = None) -> Iterator[tuple[str, list[dict]]]:
     """``(loss, cases)`` for every builder (or the named ones), cases with unique names."""
     builders = load_builders()
