@@ -19,10 +19,12 @@ from typing import Any, Sequence
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def _split(values: Sequence[str] | None) -> list[str] | None:
-    """``--loss a --loss b,c`` -> ``[a, b, c]``."""
+def _split(values: str | Sequence[str] | None) -> list[str] | None:
+    """``--loss a --loss b,c`` -> ``[a, b, c]``; ``--frameworks torch,jax`` -> ``[torch, jax]``."""
     if not values:
         return None
+    if isinstance(values, str):
+        values = [values]
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 

@@ -1,0 +1,188 @@
+"""`multiloss check` and `multiloss compare` (console script and in-process), and
+`multiloss.compare`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import multiloss
+from multiloss import cli, conformance, frameworks
+
+ROOT = Path(__file__).resolve().parent.parent
+ADAPTER_NAMES = ("keras", "torch", "jax", "tensorflow")
+
+
+def run_cli(*args: str, pythonpath: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The console script when installed next to this Python, else ``python -m multiloss``."""
+    script = shutil.which("multiloss", path=str(Path(sys.executable).parent))
+    command = [script] if script and pythonpath is None else [sys.executable, "-m", "multiloss"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        command + list(args), capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=900
+    )
+
+
+@pytest.mark.cross_framework
+def test_check_passes_on_every_loss_and_names_all_four_adapters():
+    proc = run_cli("check", "--no-progress")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    frameworks_line = next(line for line in out.splitlines() if line.startswith("frameworks:"))
+    for name in ADAPTER_NAMES:
+        assert name in frameworks_line
+    table_losses = {line.split()[0] for line in out.splitlines() if line.endswith(" pass")}
+    assert table_losses == set(multiloss.available_losses())
+    assert out.rstrip().splitlines()[-1].startswith("PASS:")
+
+
+@pytest.mark.cross_framework
+def test_check_fails_naming_a_broken_formula(tmp_path):
+    """A scratch copy of the package with binary_cross_entropy scaled by 1.05 fails check."""
+    copy = tmp_path / "multiloss"
+    shutil.copytree(ROOT / "multiloss", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source_file = copy / "core" / "crossentropy.py"
+    source = source_file.read_text()
+    start = source.index("def binary_cross_entropy(")
+    end = source.find("\n@register", start)
+    end = len(source) if end == -1 else end
+    body = source[start:end]
+    broken = body.replace("reduce(ops, ", "reduce(ops, 1.05 * ")
+    assert broken != body, "the formula to break was not found: update this test"
+    source_file.write_text(source[:start] + broken + source[end:])
+
+    proc = run_cli(
+        "check", "--loss", "binary_cross_entropy,cross_entropy", "--frameworks", "torch,jax",
+        "--no-progress", pythonpath=tmp_path, cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    rows = {tuple(line.split()[:2]): line for line in proc.stdout.splitlines() if re.search(r" (pass|FAIL \d+/\d+)$", line)}
+    assert "FAIL" in rows["binary_cross_entropy", "torch"] and "FAIL" in rows["binary_cross_entropy", "jax"]
+    assert rows["cross_entropy", "torch"].endswith("pass")
+    summary = proc.stdout.rstrip().splitlines()[-1]
+    assert summary.startswith("FAIL") and "binary_cross_entropy" in summary and "cross_entropy," not in summary
+
+
+@pytest.mark.cross_framework
+def test_check_json_and_framework_filter():
+    proc = run_cli("check", "--loss", "pairwise_hinge_loss", "--frameworks", "torch,tensorflow", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True and report["adapters"] == ["torch", "tensorflow"]
+    assert {(r["loss"], r["framework"]) for r in report["results"]} == {
+        ("pairwise_hinge_loss", "torch"), ("pairwise_hinge_loss", "tensorflow")
+    }
+    for row in report["results"]:
+        assert row["cases"] > 0 and row["failed"] == 0
+        assert 0 <= row["of_tolerance"] <= 1 and row["value"]["max_rel"] < 1e-5
+
+
+def test_check_in_process_skips_a_framework_that_is_not_installed(monkeypatch, capsys):
+    real = frameworks.is_installed
+    monkeypatch.setattr(frameworks, "is_installed", lambda a: a != "jax" and real(a))
+    code = cli.main(["check", "--loss", "smooth_labels", "--frameworks", "torch,jax", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "skipped jax: jax is not installed" in out
+    assert "frameworks: torch" in out and "PASS" in out
+
+
+def test_check_usage_errors(capsys):
+    assert cli.main(["check", "--loss", "no_such_loss", "--no-progress"]) == 2
+    assert "unknown loss" in capsys.readouterr().err
+    assert cli.main(["check", "--frameworks", "mxnet", "--no-progress"]) == 2
+    assert "unknown framework" in capsys.readouterr().err
+
+
+def test_missing_cases_fail_the_report(monkeypatch):
+    real = conformance.load_cases
+    monkeypatch.setattr(conformance, "load_cases", lambda losses=None, directory=None: {})
+    report = conformance.run(["smooth_labels"], ["torch"])
+    assert report.missing == ["smooth_labels"] and not report.ok
+    assert "without reference cases: smooth_labels" in cli.render_report(report)
+    monkeypatch.setattr(conformance, "load_cases", real)
+
+
+def test_compare_python_api(rng):
+    logits = rng.normal(size=(6, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, size=6)
+    result = multiloss.compare("cross_entropy", logits, labels, label_smoothing=0.1, reduction="none")
+    assert result.ok and len(result.frameworks) == 4
+    assert [f.split()[0] for f in result.frameworks] == list(ADAPTER_NAMES)
+    x = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    want = F.cross_entropy(x, torch.tensor(labels), label_smoothing=0.1, reduction="none")
+    (want_grad,) = torch.autograd.grad(want.sum(), x)
+    for framework in result.frameworks:
+        np.testing.assert_allclose(result.values[framework], want.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(result.grads[framework]["y_pred"], want_grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert result.max_value_diff < 1e-5 and result.max_grad_diff < 1e-5
+    text = str(result)
+    for name in ADAPTER_NAMES:
+        assert name in text
+    assert "AGREE" in text and "max |Δ value|" in text
+    assert json.loads(json.dumps(result.to_dict()))["ok"] is True
+
+
+def test_compare_tensors_by_name_and_differences(rng):
+    pos, neg = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    result = multiloss.compare("pairwise_hinge_loss", pos_score=pos, neg_score=neg, margin=0.5, frameworks=["torch", "jax"])
+    assert result.ok and result.wrt == ["pos_score", "neg_score"]
+    result.values["jax"] = result.values["jax"] + 1.0  # a framework that disagrees
+    assert not result.ok and result.max_value_diff == pytest.approx(1.0)
+    assert "DIFFER" in str(result)
+    with pytest.raises(TypeError, match="needs the tensor"):
+        multiloss.compare("pairwise_hinge_loss", pos)
+
+
+@pytest.mark.cross_framework
+def test_compare_cli_on_an_npz(tmp_path, rng):
+    path = tmp_path / "batch.npz"
+    np.savez(
+        path, y_pred=rng.normal(size=(5, 3)).astype(np.float32), y_true=rng.integers(0, 3, size=5),
+        class_weight=np.array([1.0, 2.0, 0.5]),
+    )
+    proc = run_cli("compare", "cross_entropy", str(path), "--param", "label_smoothing=0.1", "--param", "reduction=none")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    for name in ADAPTER_NAMES:
+        assert any(line.startswith(name) for line in lines), proc.stdout
+    assert "max |Δ value| vs keras" in proc.stdout and "max |Δ grad y_pred|" in proc.stdout
+    assert "AGREE: max difference between frameworks" in proc.stdout
+
+
+def test_compare_cli_usage_errors(tmp_path, capsys):
+    path = tmp_path / "bad.npz"
+    np.savez(path, logits=np.zeros((2, 3), np.float32), labels=np.zeros(2, np.int64))
+    assert cli.main(["compare", "cross_entropy", str(path)]) == 2
+    assert "must hold arrays named ['y_pred', 'y_true']" in capsys.readouterr().err
+    assert cli.main(["compare", "cross_entropy", str(tmp_path / "missing.npz")]) == 2
+    assert cli.main(["compare", "cross_entropy", str(path), "--param", "oops"]) == 2
+
+
+def test_compare_cli_positional_npz(tmp_path, capsys, rng):
+    path = tmp_path / "pos.npz"
+    np.savez(path, rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32))
+    assert cli.main(["compare", "mean_squared_error", str(path), "--frameworks", "torch,jax", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["frameworks"]) == {"torch", "jax"} and report["ok"] is True
+
+
+def test_import_multiloss_loads_no_framework():
+    code = (
+        "import sys, multiloss; multiloss.compare; import multiloss.conformance, multiloss.cli;"
+        "print([m for m in ('torch', 'jax', 'tensorflow', 'keras') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
