@@ -100,6 +100,21 @@ def install(ops: Any) -> None:
     reduction("sum", torch.sum)
     reduction("mean", torch.mean)
 
+    def extreme(name: str, torch_fn: Callable[..., Any]) -> None:
+        # Also keeps torch.compile(fullgraph=True) whole: Keras' max/min test
+        # isinstance(getattr(result, "values", None), torch.Tensor), a graph break.
+        @fast(name)
+        def op(x, axis=None, keepdims=False, initial=None):
+            if not _is_float(x) or initial is not None or 0 in x.shape:
+                return slow[name](x, axis=axis, keepdims=keepdims, initial=initial)
+            if axis is None:
+                out = torch_fn(x)
+                return out.reshape((1,) * x.ndim) if keepdims else out
+            return torch_fn(x, dim=axis, keepdim=keepdims)
+
+    extreme("max", torch.amax)
+    extreme("min", torch.amin)
+
     @fast("logsumexp")
     def logsumexp(x, axis=None, keepdims=False):
         if _is_float(x) and axis is not None:
