@@ -88,10 +88,12 @@ def install(ops: Any) -> None:
     extremum("minimum", torch.minimum)
 
     def reduction(name: str, torch_fn: Callable[..., Any]) -> None:
+        # max/min also keep torch.compile(fullgraph=True) whole: Keras' versions test
+        # isinstance(getattr(result, "values", None), torch.Tensor), a graph break.
         @fast(name)
-        def op(x, axis=None, keepdims=False):
-            if not _is_float(x):
-                return slow[name](x, axis=axis, keepdims=keepdims)
+        def op(x, axis=None, keepdims=False, **initial):
+            if not _is_float(x) or initial or 0 in x.shape:
+                return slow[name](x, axis=axis, keepdims=keepdims, **initial)
             if axis is None:
                 out = torch_fn(x)
                 return out.reshape((1,) * x.ndim) if keepdims else out
@@ -99,21 +101,8 @@ def install(ops: Any) -> None:
 
     reduction("sum", torch.sum)
     reduction("mean", torch.mean)
-
-    def extreme(name: str, torch_fn: Callable[..., Any]) -> None:
-        # Also keeps torch.compile(fullgraph=True) whole: Keras' max/min test
-        # isinstance(getattr(result, "values", None), torch.Tensor), a graph break.
-        @fast(name)
-        def op(x, axis=None, keepdims=False, initial=None):
-            if not _is_float(x) or initial is not None or 0 in x.shape:
-                return slow[name](x, axis=axis, keepdims=keepdims, initial=initial)
-            if axis is None:
-                out = torch_fn(x)
-                return out.reshape((1,) * x.ndim) if keepdims else out
-            return torch_fn(x, dim=axis, keepdim=keepdims)
-
-    extreme("max", torch.amax)
-    extreme("min", torch.amin)
+    reduction("max", torch.amax)
+    reduction("min", torch.amin)
 
     @fast("logsumexp")
     def logsumexp(x, axis=None, keepdims=False):
