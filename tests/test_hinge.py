@@ -48,7 +48,7 @@ def test_pairwise_hinge_loss_matches_torch(adapter, rng, reduction, margin):
         "pairwise_hinge_loss", pos, neg, wrt=(0, 1), margin=margin, reduction=reduction
     )
     np.testing.assert_allclose(value, want.detach().numpy(), rtol=1e-5, atol=1e-7)
-    for grad, want_grad in zip(grads, want_grads):
+    for grad, want_grad in zip(grads, want_grads, strict=True):
         np.testing.assert_allclose(grad, want_grad.numpy(), rtol=1e-5, atol=1e-7)
 
 

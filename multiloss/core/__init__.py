@@ -5,6 +5,7 @@ Importing this package loads no framework: the families only define functions
 """
 
 from multiloss.core import crossentropy  # noqa: F401  (registers the family)
+from multiloss.core import circle  # noqa: F401
 from multiloss.core import divergence  # noqa: F401
 from multiloss.core import hinge  # noqa: F401
 from multiloss.core import regression  # noqa: F401

@@ -1,0 +1,181 @@
+"""Circle loss family (Sun et al. 2020): the pair form and the class-level batch form.
+
+Sun et al., *Circle Loss: A Unified Perspective of Pair Similarity Optimization*,
+https://arxiv.org/abs/2002.10857.
+
+Both forms compute, per row,
+``softplus(logsumexp(γ·αn·(sn − Δn)) + logsumexp(−γ·αp·(sp − Δp)))`` in log space (never
+``exp`` of a scaled similarity), so γ = 256 or 512 stays finite in float32. The weights
+αp = relu(1 + m − sp) and αn = relu(sn + m) are held constant (stop-gradient), as in the
+paper and pytorch-metric-learning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multiloss.core.checks import (
+    check_rank,
+    check_reduction,
+    check_scalar,
+    is_integer_dtype,
+    is_python_scalar,
+    static_shape,
+)
+from multiloss.core.common import as_float, compute_dtype, param_tensor, reduce, safe_where
+from multiloss.core.registry import register
+
+#: Logit given to masked-out pairs: exp() of it is exactly 0 next to any real logit
+#: (|γ·α·(s − Δ)| stays far below 1e30), and unlike -inf it keeps gradients finite
+#: when a whole row is masked out.
+_MASKED_LOGIT = -1e30
+
+
+def _circle_params(ops: Any, margin: Any, gamma: Any, dtype: str) -> tuple[Any, Any]:
+    check_scalar("margin", margin)
+    check_scalar("gamma", gamma, low=0.0)
+    margin = margin if is_python_scalar(margin) else param_tensor(ops, margin, dtype)
+    gamma = gamma if is_python_scalar(gamma) else param_tensor(ops, gamma, dtype)
+    return margin, gamma
+
+
+def _masked_logsumexp(ops: Any, logits: Any, mask: Any) -> Any:
+    if mask is not None:
+        logits = ops.where(mask, logits, ops.full_like(logits, _MASKED_LOGIT))
+    return ops.logsumexp(logits, axis=-1)
+
+
+def circle_rows(
+    ops: Any, sp: Any, sn: Any, margin: Any, gamma: Any, pos_mask: Any = None, neg_mask: Any = None
+) -> Any:
+    """Per-row Circle loss of similarities ``sp [..., m]`` and ``sn [..., n]``.
+
+    ``pos_mask``/``neg_mask`` (bool, shapes of ``sp``/``sn``) select the pairs that count.
+    """
+    alpha_p = ops.stop_gradient(ops.relu(1.0 + margin - sp))
+    alpha_n = ops.stop_gradient(ops.relu(sn + margin))
+    logit_p = -gamma * alpha_p * (sp - (1.0 - margin))
+    logit_n = gamma * alpha_n * (sn - margin)
+    total = _masked_logsumexp(ops, logit_n, neg_mask) + _masked_logsumexp(ops, logit_p, pos_mask)
+    return ops.softplus(total)
+
+
+@register(kind="per_row", integer_args=())
+def circle_loss(ops, sp, sn, *, margin=0.4, gamma=80.0, reduction="mean"):
+    r"""Circle loss, pair form (Sun et al. 2020, eq. 6).
+
+    .. math::
+
+        \ell = \log\Big(1 + \sum_{j} e^{\gamma \alpha_n^j (s_n^j - \Delta_n)}
+               \sum_{i} e^{-\gamma \alpha_p^i (s_p^i - \Delta_p)}\Big)
+             = \operatorname{softplus}\big(\operatorname{LSE}_j(\gamma \alpha_n^j (s_n^j - m))
+               + \operatorname{LSE}_i(-\gamma \alpha_p^i (s_p^i - 1 + m))\big)
+
+    with :math:`\Delta_p = 1 - m`, :math:`\Delta_n = m`,
+    :math:`\alpha_p = [1 + m - s_p]_+` and :math:`\alpha_n = [s_n + m]_+` held
+    constant (no gradient flows through them), computed in log space: finite for any
+    γ (γ = 512 in float32 included).
+
+    Paper: https://arxiv.org/abs/2002.10857.
+
+    Args:
+        sp: within-class (positive) similarities, shape ``[B, m]`` (or ``[..., m]``).
+        sn: between-class (negative) similarities, shape ``[B, n]`` (same leading
+            shape as ``sp``).
+        margin: relaxation factor :math:`m`.
+        gamma: scale factor :math:`\gamma` >= 0.
+        reduction: ``"none"`` (one value per row, shape ``[B]``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``sp``.
+
+    Same numbers as ``simnet_circle_loss(sp, sn, margin, scale=gamma)`` of seed 000
+    (Baidu Wenxin; which exponentiates in float64 and overflows for large γ) with
+    ``reduction="mean"``, and as pytorch-metric-learning's ``CircleLoss`` per anchor.
+    In Keras the class form is called ``CircleLoss()(sp, sn)``.
+    """
+    check_reduction(reduction)
+    sp_shape, sn_shape = static_shape(sp), static_shape(sn)
+    check_rank("sp", sp_shape, 1)
+    check_rank("sn", sn_shape, 1)
+    if len(sp_shape) != len(sn_shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(sp_shape[:-1], sn_shape[:-1], strict=True)
+    ):
+        raise ValueError(
+            "sp and sn must have the same shape but for their last axis, got sp "
+            f"{sp_shape} and sn {sn_shape}"
+        )
+    dtype, out_dtype = compute_dtype(ops, sp)
+    margin, gamma = _circle_params(ops, margin, gamma, dtype)
+    loss = circle_rows(ops, as_float(ops, sp, dtype), as_float(ops, sn, dtype), margin, gamma)
+    return reduce(ops, loss, reduction, out_dtype)
+
+
+@register(kind="per_example")
+def batch_circle_loss(ops, y_pred, y_true, *, margin=0.4, gamma=80.0, reduction="mean"):
+    r"""Circle loss, class-level form on a batch of embeddings.
+
+    Every sample is an anchor; the other samples with its label are its positives
+    and the samples with another label its negatives. With the cosine similarities
+    :math:`s_{ij} = \min(e_i \cdot e_j, 1)` the loss of anchor :math:`i` is
+    :func:`circle_loss` of its row:
+
+    .. math::
+
+        \ell_i = \operatorname{softplus}\big(
+            \operatorname{LSE}_{j: y_j \ne y_i}(\gamma \alpha_n^{ij} (s_{ij} - m))
+          + \operatorname{LSE}_{j \ne i: y_j = y_i}(-\gamma \alpha_p^{ij} (s_{ij} - 1 + m))\big)
+
+    An anchor with no positive (or no negative) in the batch gives 0.
+
+    Paper: https://arxiv.org/abs/2002.10857.
+
+    Args:
+        y_pred: L2-normalised embeddings, shape ``[B, D]`` (not normalised here).
+        y_true: integer labels, shape ``[B]`` (or ``[B, 1]``).
+        margin: relaxation factor :math:`m`.
+        gamma: scale factor :math:`\gamma` >= 0.
+        reduction: ``"none"`` (per anchor, shape ``[B]``), ``"mean"`` (over the anchors
+            with at least one positive and one negative; 0 when there are none) or
+            ``"sum"``.
+
+    Returns:
+        Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
+
+    Per-anchor values equal ``keras.losses.circle(y_true, y_pred)``. Gradients differ
+    from Keras' on purpose: Keras differentiates through the α weights, here they are
+    held constant as in the paper, pytorch-metric-learning and :func:`circle_loss`.
+    Keras' ``CircleLoss`` averages over the anchors whose loss is > 0, which differs
+    from ``"mean"`` here only when a valid anchor's loss underflows to 0.
+    """
+    check_reduction(reduction)
+    pred_shape, true_shape = static_shape(y_pred), static_shape(y_true)
+    if len(pred_shape) != 2:
+        raise ValueError(f"y_pred must be embeddings of shape [B, D], got shape {pred_shape}")
+    if len(true_shape) == 2 and true_shape[1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+        true_shape = true_shape[:1]
+    if len(true_shape) != 1 or (
+        None not in (true_shape[0], pred_shape[0]) and true_shape[0] != pred_shape[0]
+    ):
+        raise ValueError(
+            f"y_true must hold one label per embedding, shape [{pred_shape[0]}], got "
+            f"y_true {true_shape} for y_pred {pred_shape}"
+        )
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    margin, gamma = _circle_params(ops, margin, gamma, dtype)
+    labels = ops.convert_to_tensor(y_true)
+    if not is_integer_dtype(ops.dtype(labels)):
+        labels = ops.cast(labels, "int32")
+    embeddings = as_float(ops, y_pred, dtype)
+    similarity = ops.minimum(ops.matmul(embeddings, ops.transpose(embeddings)), 1.0)
+    same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+    # Row indices from the labels' own (possibly dynamic) length, for the diagonal.
+    index = ops.cumsum(ops.ones_like(labels, dtype="int32")) - 1
+    diagonal = ops.equal(ops.expand_dims(index, 1), ops.expand_dims(index, 0))
+    pos_mask = ops.logical_and(same, ops.logical_not(diagonal))
+    neg_mask = ops.logical_not(same)
+    loss = circle_rows(ops, similarity, similarity, margin, gamma, pos_mask, neg_mask)
+    valid = ops.logical_and(ops.any(pos_mask, axis=-1), ops.any(neg_mask, axis=-1))
+    loss = safe_where(ops, valid, loss)
+    return reduce(ops, loss, reduction, out_dtype, mask=valid)
