@@ -39,6 +39,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _per_entry(sample_weight: Any, losses: Any, dtype: Any) -> Any:
+    """Per-sample weights (``[B]``, ``[B, 1]``) broadcast over an element-wise loss.
+
+    Keras' own losses average the class axis away before weighting; the element-wise
+    losses keep it, so ``sample_weight`` of a lower rank is spread over the trailing
+    axes (``"mean_with_sample_weight"`` is then the weighted mean of the entries).
+    """
+    if sample_weight is None or len(losses.shape) < 2:
+        return sample_weight
+    sample_weight = keras.ops.convert_to_tensor(sample_weight, dtype=dtype)
+    rank = len(sample_weight.shape)
+    if rank == 0 or rank > len(losses.shape):
+        return sample_weight
+    for _ in range(len(losses.shape) - rank):
+        sample_weight = keras.ops.expand_dims(sample_weight, -1)
+    return keras.ops.broadcast_to(sample_weight, keras.ops.shape(losses))
+
+
 class MultilossLoss(keras.losses.Loss):
     """Base of the generated ``keras.losses.Loss`` classes (one per registered loss)."""
 
@@ -61,7 +79,7 @@ class MultilossLoss(keras.losses.Loss):
             losses = self.call(y_true, y_pred)
             return reduce_weighted_values(
                 losses,
-                sample_weight=sample_weight,
+                sample_weight=_per_entry(sample_weight, losses, self.dtype),
                 mask=in_mask,
                 reduction=self.reduction,
                 dtype=self.dtype,
