@@ -103,17 +103,22 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
         inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None),
         inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None),
     ]
+
+    def __init__(self, **kwargs: Any) -> None:  # its own, to carry this loss' signature
+        MultilossLoss.__init__(self, **kwargs)
+
+    __init__.__signature__ = class_init_signature(spec, keras_params)  # type: ignore[attr-defined]
     cls = type(
         spec.class_name,
         (MultilossLoss,),
         {
             "spec": spec,
             "function": staticmethod(function),
+            "__init__": __init__,
             "__doc__": f"``keras.losses.Loss`` form of :func:`multiloss.keras.{spec.name}` "
             f"(``reduction`` is Keras' own).\n\n{spec.doc}",
         },
     )
-    cls.__init__.__signature__ = class_init_signature(spec, keras_params)  # type: ignore[attr-defined]
     return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
 
 

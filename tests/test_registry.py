@@ -1,0 +1,159 @@
+"""The adapters are generated from the core registry: a loss registered in a test is
+callable in all four adapters (functions and classes) with no adapter edit; every
+registered loss is listed, with its signature and docstring."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import keras
+import numpy as np
+import pytest
+from keras.src.saving import object_registration
+
+from multiloss import core, frameworks
+from multiloss.core.common import as_float, compute_dtype, reduce
+
+ADAPTER_MODULES = {name: importlib.import_module(f"multiloss.{name}") for name in frameworks.ADAPTERS}
+WITH_CLASSES = ("keras", "torch")
+
+
+@pytest.fixture
+def tiny_loss():
+    """A throwaway loss, registered for one test and removed afterwards."""
+
+    @core.register(kind="elementwise")
+    def scaled_absolute_error(ops, y_pred, y_true, *, scale=2.0, reduction="mean"):
+        """Scaled absolute error ``scale * |y_pred - y_true|`` (a registry test loss)."""
+        dtype, out_dtype = compute_dtype(ops, y_pred)
+        diff = as_float(ops, y_pred, dtype) - as_float(ops, y_true, dtype)
+        return reduce(ops, scale * ops.abs(diff), reduction, out_dtype)
+
+    yield core.get_spec("scaled_absolute_error")
+    core.unregister("scaled_absolute_error")
+    for key in [k for k in object_registration.GLOBAL_CUSTOM_OBJECTS if k.endswith(">ScaledAbsoluteError")]:
+        cls = object_registration.GLOBAL_CUSTOM_OBJECTS.pop(key)
+        object_registration.GLOBAL_CUSTOM_NAMES.pop(cls, None)
+
+
+def test_a_new_loss_reaches_every_adapter_without_an_edit(tiny_loss, adapter):
+    pred = np.array([[0.5, -1.0], [2.0, 0.0]], np.float32)
+    true = np.array([[0.0, 1.0], [1.0, 0.25]], np.float32)
+    want = 3.0 * np.abs(pred - true)
+    for reduction, expected in (("none", want), ("mean", want.mean()), ("sum", want.sum())):
+        got = adapter.call("scaled_absolute_error", pred, true, scale=3.0, reduction=reduction)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    _, (grad,) = adapter.value_and_grad("scaled_absolute_error", pred, true, scale=3.0, reduction="sum")
+    np.testing.assert_allclose(grad, 3.0 * np.sign(pred - true), rtol=1e-6)
+    assert "scaled_absolute_error" in adapter.module.__all__
+    assert "scaled_absolute_error" in dir(adapter.module)
+
+    if adapter.name in WITH_CLASSES:
+        cls = getattr(adapter.module, "ScaledAbsoluteError")
+        assert "ScaledAbsoluteError" in adapter.module.__all__
+        loss = cls(scale=3.0)
+        value = loss(adapter.tensor(true), adapter.tensor(pred)) if adapter.name == "keras" else loss(
+            adapter.tensor(pred), adapter.tensor(true)
+        )
+        np.testing.assert_allclose(frameworks.to_numpy(value), want.mean(), rtol=1e-6)
+    if adapter.name == "keras":
+        revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+        assert type(revived) is cls and revived.get_config()["scale"] == 3.0
+
+
+def test_unregistered_loss_leaves_the_adapters(adapter):
+    @core.register(kind="elementwise")
+    def short_lived(ops, y_pred, y_true, *, reduction="mean"):
+        """A loss removed right away."""
+        return reduce(ops, ops.abs(y_pred - y_true), reduction, compute_dtype(ops, y_pred)[1])
+
+    assert "short_lived" in adapter.module.__all__
+    core.unregister("short_lived")
+    assert "short_lived" not in adapter.module.__all__
+    with pytest.raises(AttributeError, match="short_lived"):
+        getattr(adapter.module, "short_lived")
+
+
+def test_register_refuses_bad_losses():
+    with pytest.raises(ValueError, match="kind"):
+        core.register(kind="pointwise")
+    with pytest.raises(TypeError, match="ops"):
+
+        @core.register(kind="elementwise")
+        def no_ops(y_pred, y_true):
+            """no ops argument"""
+
+    with pytest.raises(ValueError, match="cross_entropy"):
+
+        @core.register(kind="per_example")
+        def cross_entropy(ops, y_pred, y_true):
+            """a second loss named cross_entropy"""
+
+
+@pytest.mark.parametrize("name", frameworks.ADAPTERS)
+def test_dir_and_all_list_every_loss(name):
+    module = ADAPTER_MODULES[name]
+    listed_all, listed_dir = set(module.__all__), set(dir(module))
+    for loss, spec in core.registry().items():
+        assert loss in listed_all and loss in listed_dir, loss
+        if spec.class_name and name in WITH_CLASSES:
+            assert spec.class_name in listed_all and spec.class_name in listed_dir, spec.class_name
+    for exported in module.__all__:
+        getattr(module, exported)
+
+
+@pytest.mark.parametrize("name", frameworks.ADAPTERS)
+def test_function_signatures_and_docstrings(name):
+    module = ADAPTER_MODULES[name]
+    for loss, spec in core.registry().items():
+        function = getattr(module, loss)
+        parameters = list(inspect.signature(function).parameters.values())
+        order = spec.keras_order if name == "keras" else spec.tensors
+        assert [p.name for p in parameters[: len(order)]] == list(order), loss
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters[: len(order)]), loss
+        keywords = parameters[len(order):]
+        assert [p.name for p in keywords] == list(spec.params), loss
+        assert all(p.kind is p.KEYWORD_ONLY for p in keywords), loss
+        for p in keywords:
+            default = "none" if (name == "keras" and p.name == "reduction") else spec.params[p.name]
+            assert p.default == default, (loss, p.name)
+        assert function.__name__ == loss
+        assert function.__module__ == f"multiloss.{name}"
+        assert spec.doc and spec.doc in function.__doc__, loss
+
+
+def test_class_signatures_and_docstrings():
+    for name in WITH_CLASSES:
+        module = ADAPTER_MODULES[name]
+        for loss, spec in core.registry().items():
+            if not spec.class_name:
+                continue
+            cls = getattr(module, spec.class_name)
+            assert cls.__name__ == spec.class_name and cls.__module__ == f"multiloss.{name}"
+            assert spec.doc in cls.__doc__, (name, loss)
+            parameters = inspect.signature(cls.__init__).parameters
+            for param, default in spec.params.items():
+                if not (name == "keras" and param == "reduction"):
+                    assert parameters[param].default == default, (name, loss, param)
+
+
+def test_unknown_keyword_raises_type_error_naming_it(adapter):
+    pred = np.zeros((2, 3), np.float32)
+    labels = np.array([0, 1])
+    with pytest.raises(TypeError, match="gama"):
+        adapter.fn("cross_entropy")(adapter.tensor(pred), adapter.tensor(labels), gama=2.0)
+    with pytest.raises(TypeError, match="gama"):
+        getattr(adapter.module, "cross_entropy")(adapter.tensor(pred), adapter.tensor(labels), gama=2.0)
+    if adapter.name in WITH_CLASSES:
+        with pytest.raises(TypeError, match="gama"):
+            adapter.module.CrossEntropy(gama=2.0)
+
+
+def test_keras_function_takes_keyword_tensors():
+    mk = ADAPTER_MODULES["keras"]
+    pred = np.array([[2.0, 0.5, 1.0]], np.float32)
+    by_position = mk.cross_entropy(np.array([1]), pred)
+    by_name = mk.cross_entropy(y_pred=pred, y_true=np.array([1]))
+    np.testing.assert_allclose(frameworks.to_numpy(by_name), frameworks.to_numpy(by_position))
+    np.testing.assert_allclose(frameworks.to_numpy(by_position), [1.9643688], rtol=1e-6)
