@@ -72,7 +72,7 @@ def test_sigmoid_focal_matches_torchvision_formula(adapter, rng, params, reducti
     target = (rng.random((4, 3)) > 0.5).astype(np.float32)
     ref = dict(alpha=params.get("alpha", 0.25), gamma=params.get("gamma", 2.0))
     want, want_grad = torch_value_and_grad(
-        lambda x: reduce_np_torch(torchvision_focal(x, target, **ref), reduction), logits
+        lambda x: reduce_ref(torchvision_focal(x, target, **ref), reduction), logits
     )
     value, (grad,) = adapter.value_and_grad(
         "sigmoid_focal_loss", logits, target, reduction=reduction, **params
@@ -81,7 +81,7 @@ def test_sigmoid_focal_matches_torchvision_formula(adapter, rng, params, reducti
     np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-7)
 
 
-def reduce_np_torch(values, reduction):
+def reduce_ref(values, reduction):
     return {"none": values, "mean": values.mean(), "sum": values.sum()}[reduction]
 
 
@@ -221,7 +221,7 @@ def test_softmax_focal_integer_labels(adapter, rng, params, reduction):
     logits = rng.normal(scale=3.0, size=(5, 4)).astype(np.float32)
     labels = rng.integers(0, 4, size=5)
     want, want_grad = torch_value_and_grad(
-        lambda x: reduce_np_torch(softmax_focal_torch(x, labels, **params), reduction), logits
+        lambda x: reduce_ref(softmax_focal_torch(x, labels, **params), reduction), logits
     )
     value, (grad,) = adapter.value_and_grad(
         "softmax_focal_loss", logits, labels, reduction=reduction, **params

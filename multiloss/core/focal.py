@@ -2,12 +2,12 @@
 
 Lin et al., *Focal Loss for Dense Object Detection*, https://arxiv.org/abs/1708.02002.
 
-The modulating factor :math:`(1 - p_t)^\\gamma` is computed as
-:math:`\\exp(\\gamma \\log(1 - p_t))` with :math:`\\log(1 - p_t)` taken exactly in log
-space (``log_sigmoid`` for the sigmoid form, a leave-one-out log-sum-exp of the
-log-probabilities for the softmax form), never as ``1 - p``. So :math:`1 - p_t` never
-rounds to 0 at saturated logits, and ``gamma < 1`` (0.5, 0.25, ...) keeps finite
-gradients there (the NaN of optax #1267 and kornia #918).
+:math:`1 - p_t` is never computed as ``1 - p`` near 1: the sigmoid form takes
+:math:`y\\,\\sigma(-x) + (1 - y)\\,\\sigma(x)` (two accurate sigmoid tails, floored at
+the smallest normal float), the softmax form :math:`\\log(1 - p_c)` as ``log1p(-p)``
+where ``p <= 1/2`` and, above, as the log of the summed other probabilities. So
+:math:`1 - p_t` does not round to 0 at saturated logits, and ``gamma < 1`` (0.5, 0.25,
+...) keeps finite gradients there (the NaN of optax #1267 and kornia #918).
 
 The helpers are shared with the poly-1 losses (:mod:`multiloss.core.poly`).
 """
@@ -34,7 +34,6 @@ from multiloss.core.crossentropy import (
 )
 from multiloss.core.registry import register
 
-_NEG_INF = float("-inf")
 _LN2 = 0.6931471805599453
 
 
@@ -80,13 +79,20 @@ def modulate(ops: Any, loss: Any, log_one_minus_p: Any, gamma: Any) -> Any:
 # --- sigmoid form -----------------------------------------------------------------
 
 
-def sigmoid_log_one_minus_pt(ops: Any, log_p: Any, log_q: Any, targets: Any) -> Any:
-    """``log(1 − p_t)`` with ``1 − p_t = y·(1 − σ) + (1 − y)·σ``, exact for any logit.
+def sigmoid_one_minus_pt(ops: Any, y_pred: Any, targets: Any, from_logits: bool = True) -> Any:
+    """``1 − p_t = y·σ(−x) + (1 − y)·σ(x)`` for targets in [0, 1], any logit.
 
-    ``log_p = log σ(x)``, ``log_q = log(1 − σ(x))``; soft targets in [0, 1] mix the two
-    in log space (``log 0 = −inf`` drops a term with a zero gradient), as optax does.
+    A sum of two non-negative terms, each an accurate sigmoid tail: no cancellation
+    when ``p_t`` is close to 1. Floored at the smallest normal float (reached only past
+    |x| ≈ 87 in float32, where every loss term underflows anyway), so powers of it have
+    finite gradients for every exponent >= 0.
     """
-    return ops.logaddexp(ops.log(targets) + log_q, ops.log1p(-targets) + log_p)
+    if from_logits:
+        p, q = ops.sigmoid(y_pred), ops.sigmoid(-y_pred)
+    else:
+        p, q = y_pred, 1.0 - y_pred
+    one_minus_pt = targets * q + (1.0 - targets) * p
+    return ops.maximum(one_minus_pt, float(np.finfo(ops.dtype(one_minus_pt)).tiny))
 
 
 def sigmoid_alpha_weights(ops: Any, alpha: Any, targets: Any, dtype: str) -> Any:
@@ -103,20 +109,21 @@ def sigmoid_alpha_weights(ops: Any, alpha: Any, targets: Any, dtype: str) -> Any
 def sigmoid_focal_terms(
     ops: Any, y_pred: Any, y_true: Any, alpha: Any, gamma: Any, from_logits: bool
 ) -> tuple[Any, Any, str]:
-    """Element-wise sigmoid focal loss and ``log(1 − p_t)``, plus the output dtype."""
+    """Element-wise sigmoid focal loss, ``1 − p_t`` (see :func:`sigmoid_one_minus_pt`) and
+    the output dtype."""
     check_focal_params(alpha, gamma, _class_count(y_pred, -1), "size of the last axis of y_pred")
     logits, targets, dtype, out_dtype = sigmoid_targets(ops, y_pred, y_true)
     weights = sigmoid_alpha_weights(ops, alpha, targets, dtype)
-    log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
-    log_one_minus_pt = sigmoid_log_one_minus_pt(ops, log_p, log_q, targets)
     if from_logits:  # the backend's fused BCE-with-logits kernel, exact at any size
         ce = ops.binary_crossentropy(targets, logits, from_logits=True)
     else:
+        log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
         ce = -(targets * log_p + (1.0 - targets) * log_q)
-    loss = modulate(ops, ce, log_one_minus_pt, gamma) if focuses(gamma) else ce
+    one_minus_pt = sigmoid_one_minus_pt(ops, logits, targets, from_logits)
+    loss = ce * ops.power(one_minus_pt, gamma) if focuses(gamma) else ce
     if weights is not None:
         loss = weights * loss
-    return loss, log_one_minus_pt, out_dtype
+    return loss, one_minus_pt, out_dtype
 
 
 def _check_normalizer(normalizer: Any, pred_shape: tuple) -> None:
@@ -174,9 +181,10 @@ def sigmoid_focal_loss(
         \quad p_t = y\,\sigma(x) + (1 - y)(1 - \sigma(x)),
         \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
-    :math:`(1 - p_t)^\gamma = \exp(\gamma \log(1 - p_t))` with
-    :math:`\log(1 - p_t)` from ``log_sigmoid``: exact, and finite value and gradient for
-    every finite logit and every ``gamma >= 0`` (0.25 and 0.5 included).
+    :math:`1 - p_t` is computed as :math:`y\,\sigma(-x) + (1 - y)\,\sigma(x)` (no
+    cancellation) and floored at the smallest normal float, so the loss is exact and
+    its value and gradient finite for every finite logit and every ``gamma >= 0``
+    (0.25 and 0.5 included).
 
     Paper: https://arxiv.org/abs/1708.02002
 
@@ -227,27 +235,36 @@ def sigmoid_focal_loss(
 # --- softmax form -----------------------------------------------------------------
 
 
+def _log_rest_mass(ops: Any, probs: Any) -> tuple[Any, Any]:
+    """``(p > 1/2, log Σ_{p_k <= 1/2} p_k)`` for ``probs`` ``[..., C]``.
+
+    At most one class per row has ``p > 1/2``; for it, ``1 − p = Σ_{k≠c} p_k`` is this
+    sum of the small probabilities, exact however close ``p`` is to 1 (no ``1 − p``
+    cancellation). A sum that underflows to 0 gives the most negative float.
+    """
+    is_top = ops.greater(probs, 0.5)
+    rest = ops.sum(ops.where(is_top, 0.0, probs), axis=-1, keepdims=True)
+    positive = ops.greater(rest, 0.0)
+    log_rest = ops.log(ops.where(positive, rest, 1.0))
+    return is_top, ops.where(positive, log_rest, np.finfo(ops.dtype(probs)).min)
+
+
+def _log_one_minus(ops: Any, probs: Any, is_top: Any, log_rest: Any) -> Any:
+    """``log(1 − p)``: ``log1p(−p)`` for ``p <= 1/2`` (exact there), else ``log_rest``."""
+    small = ops.log1p(-ops.where(is_top, 0.0, probs))
+    return ops.where(is_top, log_rest, small)
+
+
 def log_one_minus_softmax(ops: Any, log_probs: Any) -> Any:
     """``log(1 − p_c)`` for every class ``c`` of ``log_probs`` ``[..., C]``, exact.
 
-    ``1 − p_c = Σ_{k≠c} p_k``: for the most probable class the sum over the others is
-    a log-sum-exp with that class masked out (no cancellation however close ``p_c`` is
-    to 1); for every other class ``Σ_k e^{l_k − m} − e^{l_c − m} >= 1`` loses nothing.
+    ``log1p(−p_c)`` where ``p_c <= 1/2``; for the (at most one) class above 1/2, the log
+    of the summed other probabilities, so ``1 − p_c`` never rounds to 0 while the
+    others are representable: finite gradients at saturated logits.
     """
-    num_classes = static_shape(log_probs)[-1]
-    if num_classes == 1:  # p = 1: log(1 - p) = -inf, taken as the most negative float
-        return ops.full_like(log_probs, np.finfo(ops.dtype(log_probs)).min)
-    is_top = ops.greater(
-        ops.one_hot(ops.argmax(log_probs, axis=-1), num_classes, dtype=ops.dtype(log_probs)),
-        0.5,
-    )
-    top = ops.stop_gradient(ops.max(log_probs, axis=-1, keepdims=True))
-    scaled = ops.exp(log_probs - top)
-    rest = ops.sum(scaled, axis=-1, keepdims=True) - scaled
-    others = top + ops.log(ops.where(is_top, 1.0, rest))
-    masked = ops.where(is_top, _NEG_INF, log_probs)
-    top_class = ops.logsumexp(masked, axis=-1, keepdims=True)
-    return ops.where(is_top, top_class, others)
+    probs = ops.exp(log_probs)
+    is_top, log_rest = _log_rest_mass(ops, probs)
+    return _log_one_minus(ops, probs, is_top, log_rest)
 
 
 def neg_log_prob(ops: Any, log_prob: Any, log_one_minus_p: Any) -> Any:
@@ -262,11 +279,15 @@ def neg_log_prob(ops: Any, log_prob: Any, log_one_minus_p: Any) -> Any:
 
 
 def log_one_minus_true_prob(ops: Any, t: CategoricalTargets) -> Any:
-    """``log(1 − p_t)`` of the target class of integer labels, shape ``[...]``, exact."""
-    if t.num_classes == 1:
-        return ops.full_like(t.true_log_prob(ops), np.finfo(t.dtype).min)
-    is_true = ops.greater(t.one_hot(ops), 0.5)
-    return ops.logsumexp(ops.where(is_true, _NEG_INF, t.log_probs), axis=-1)
+    """``log(1 − p_t)`` of the target class of integer labels, shape ``[...]``, exact.
+
+    As :func:`log_one_minus_softmax`, with no one-hot mask: when ``p_t > 1/2`` the
+    target is the class above 1/2, so the sum of the others is the sum of the small
+    probabilities.
+    """
+    _, log_rest = _log_rest_mass(ops, ops.exp(t.log_probs))
+    p_t = ops.exp(t.true_log_prob(ops))
+    return _log_one_minus(ops, p_t, ops.greater(p_t, 0.5), ops.squeeze(log_rest, -1))
 
 
 def softmax_focal_terms(ops: Any, t: CategoricalTargets, alpha: Any, gamma: Any) -> Any:
@@ -285,12 +306,13 @@ def softmax_focal_terms(ops: Any, t: CategoricalTargets, alpha: Any, gamma: Any)
             return loss
         alpha = alpha_tensor(ops, alpha, t.dtype)
         return (alpha if is_scalar_param(alpha) else ops.take(alpha, t.labels)) * loss
+    target = t.one_hot(ops)  # the class probabilities
     if focuses(gamma):
         log_one_minus_p = log_one_minus_softmax(ops, t.log_probs)
-        per_class = t.target_probs * neg_log_prob(ops, t.log_probs, log_one_minus_p)
+        per_class = target * neg_log_prob(ops, t.log_probs, log_one_minus_p)
         per_class = modulate(ops, per_class, log_one_minus_p, gamma)
     else:
-        per_class = -t.target_probs * t.log_probs
+        per_class = -target * t.log_probs
     if alpha is not None:
         per_class = alpha_tensor(ops, alpha, t.dtype) * per_class
     return ops.sum(per_class, axis=-1)
@@ -321,9 +343,10 @@ def softmax_focal_loss(
         \qquad p = \operatorname{softmax}(x)
 
     which for an integer label ``t`` is :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`.
-    :math:`(1 - p_c)^\gamma = \exp(\gamma \log \sum_{k \ne c} p_k)` is computed in log
-    space (leave-one-out log-sum-exp): exact near :math:`p_c = 1`, and finite gradients
-    for every finite logit and ``gamma >= 0``. ``gamma=0, alpha=None`` is
+    :math:`(1 - p_c)^\gamma = \exp(\gamma \log(1 - p_c))` with
+    :math:`\log(1 - p_c) = \log \sum_{k \ne c} p_k` where :math:`p_c > 1/2`: exact near
+    :math:`p_c = 1` (as is :math:`-\log p_c = -\operatorname{log1p}(-(1 - p_c))` there),
+    and finite gradients for every finite logit and ``gamma >= 0``. ``gamma=0, alpha=None`` is
     :func:`cross_entropy`.
 
     Paper: https://arxiv.org/abs/1708.02002

@@ -19,7 +19,7 @@ from multiloss.core.focal import (
     log_one_minus_true_prob,
     neg_log_prob,
     sigmoid_focal_terms,
-    sigmoid_log_one_minus_pt,
+    sigmoid_one_minus_pt,
     softmax_focal_terms,
 )
 from multiloss.core.registry import register
@@ -176,20 +176,15 @@ def poly1_focal_loss(
     if focal not in FOCAL_FORMS:
         raise ValueError(f"focal must be one of {FOCAL_FORMS}, got focal={focal!r}")
     if focal == "sigmoid":
-        loss, log_one_minus_pt, out_dtype = sigmoid_focal_terms(
+        loss, one_minus_pt, out_dtype = sigmoid_focal_terms(
             ops, y_pred, y_true, alpha, gamma, from_logits=True
         )
-        poly = ops.exp((gamma + 1.0) * log_one_minus_pt)
+        poly = ops.power(one_minus_pt, gamma + 1.0)
         return reduce(ops, loss + epsilon * poly, reduction, out_dtype)
     check_softmax_focal_params(alpha, gamma, y_pred, -1)
     t = categorical_targets(ops, y_pred, y_true)
     loss = softmax_focal_terms(ops, t, alpha, gamma)
     logits = as_float(ops, y_pred, t.dtype)
-    if t.labels is not None:  # hard targets: 1 - p_t = sigmoid(-x) on the true class
-        is_true = ops.greater(t.one_hot(ops), 0.5)
-        log_one_minus_pt = ops.log_sigmoid(ops.where(is_true, -logits, logits))
-    else:
-        log_p, log_q = ops.log_sigmoid(logits), ops.log_sigmoid(-logits)
-        log_one_minus_pt = sigmoid_log_one_minus_pt(ops, log_p, log_q, t.target_probs)
-    poly = ops.mean(ops.exp((gamma + 1.0) * log_one_minus_pt), axis=-1)
+    one_minus_pt = sigmoid_one_minus_pt(ops, logits, t.one_hot(ops))
+    poly = ops.mean(ops.power(one_minus_pt, gamma + 1.0), axis=-1)
     return reduce(ops, loss + epsilon * poly, reduction, t.out_dtype)
