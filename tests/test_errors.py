@@ -1,0 +1,75 @@
+"""Bad input raises ``ValueError``/``TypeError`` naming the argument (and the shapes),
+in every adapter, before any arithmetic."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from loss_cases import ADAPTERS_ONCE, all_case_params
+
+from multiloss import core
+
+LOGITS = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+TARGETS = np.eye(5, dtype=np.float32)[[1, 0, 4, 2]]
+IDS = np.array([1, 0, 4, 2])
+
+#: (id, loss, y_pred, y_true, params, exception, fragments the message must contain)
+BAD_INPUTS = [
+    ("bce_shape", "binary_cross_entropy", LOGITS, TARGETS[:, :3], {}, ValueError, ["y_true", "(4, 3)", "(4, 5)"]),
+    ("ce_ids_shape", "cross_entropy", LOGITS, IDS[:3], {}, ValueError, ["y_true", "(3,)", "(4,)"]),
+    ("ce_probs_shape", "cross_entropy", LOGITS, TARGETS[:, :4], {}, ValueError, ["y_true", "(4, 4)", "(4, 5)"]),
+    ("label_too_large", "cross_entropy", LOGITS, np.array([1, 5, 0, 2]), {}, ValueError, ["y_true", "5", "[0, 5)"]),
+    ("label_negative", "cross_entropy", LOGITS, np.array([1, -1, 0, 2]), {}, ValueError, ["y_true", "-1", "[0, 5)"]),
+    ("label_vs_ignore", "cross_entropy", LOGITS, np.array([1, -100, 7, 2]), {"ignore_index": -100}, ValueError, ["y_true", "7", "ignore_index"]),
+    ("bce_alpha_high", "binary_cross_entropy", LOGITS, TARGETS, {"alpha": 1.5}, ValueError, ["alpha", "1.5"]),
+    ("focal_alpha_low", "sigmoid_focal_loss", LOGITS, TARGETS, {"alpha": -0.1}, ValueError, ["alpha", "-0.1"]),
+    ("focal_gamma_negative", "sigmoid_focal_loss", LOGITS, TARGETS, {"gamma": -1.0}, ValueError, ["gamma", "-1"]),
+    ("softmax_focal_gamma_negative", "softmax_focal_loss", LOGITS, IDS, {"gamma": -0.5}, ValueError, ["gamma", "-0.5"]),
+    ("softmax_focal_alpha_length", "softmax_focal_loss", LOGITS, IDS, {"alpha": [0.25, 0.75]}, ValueError, ["alpha", "5", "(2,)"]),
+    ("class_weight_length", "cross_entropy", LOGITS, IDS, {"class_weight": [1.0, 2.0, 3.0]}, ValueError, ["class_weight", "5", "(3,)"]),
+    ("class_weight_2d", "cross_entropy", LOGITS, IDS, {"class_weight": np.ones((5, 1))}, ValueError, ["class_weight", "(5, 1)"]),
+    ("axis_float", "cross_entropy", LOGITS, IDS, {"axis": 1.0}, TypeError, ["axis", "1.0"]),
+    ("axis_out_of_range", "cross_entropy", LOGITS, IDS, {"axis": 2}, ValueError, ["axis", "2", "rank 2"]),
+    ("label_smoothing_range", "cross_entropy", LOGITS, IDS, {"label_smoothing": 1.5}, ValueError, ["label_smoothing", "1.5"]),
+    ("ignore_index_float", "cross_entropy", LOGITS, IDS, {"ignore_index": 1.5}, TypeError, ["ignore_index", "1.5"]),
+    ("ignore_index_probs", "cross_entropy", LOGITS, TARGETS, {"ignore_index": 0}, ValueError, ["ignore_index"]),
+]
+
+
+def _raises(exception, fragments):
+    return pytest.raises(exception, match="(?s)" + "".join(f"(?=.*{re.escape(f)})" for f in fragments))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize(
+    "loss, y_pred, y_true, params, exception, fragments",
+    [pytest.param(*case[1:], id=case[0]) for case in BAD_INPUTS],
+)
+def test_bad_input_names_the_argument(adapter, loss, y_pred, y_true, params, exception, fragments):
+    if loss not in core.registry():
+        pytest.skip(f"{loss} is not registered yet")
+    with _raises(exception, fragments):
+        adapter.call(loss, y_pred, y_true, **params)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize("case", all_case_params())
+def test_unknown_reduction_is_refused_by_every_loss(adapter, case):
+    if not core.get_spec(case.loss).has_reduction:
+        pytest.skip(f"{case.loss} has no reduction")
+    with _raises(ValueError, ["reduction", "'avg'"]):
+        adapter.call(case.loss, *case.arrays, reduction="avg", **case.params)
+
+
+@pytest.mark.parametrize("adapter", ["keras", "torch"], indirect=True)
+def test_class_forms_check_their_parameters(adapter):
+    def call(loss, y_pred, y_true):
+        pred, true = adapter.tensor(y_pred), adapter.tensor(y_true)
+        return loss(true, pred) if adapter.name == "keras" else loss(pred, true)
+
+    with _raises(ValueError, ["class_weight", "5", "(2,)"]):
+        call(adapter.module.CrossEntropy(class_weight=[1.0, 2.0]), LOGITS, IDS)
+    with _raises(ValueError, ["y_true", "5", "[0, 5)"]):
+        call(adapter.module.CrossEntropy(), LOGITS, np.array([5, 0, 1, 2]))
