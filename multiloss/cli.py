@@ -14,7 +14,8 @@ import json
 import math
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -46,13 +47,6 @@ def _fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.1e}"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 class _Progress:
     """A progress bar on stderr (rich when available and stderr is a terminal)."""
 
@@ -72,7 +66,7 @@ class _Progress:
         except ImportError:
             self.bar = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.bar is not None:
             self.bar.start()
         return self
@@ -99,7 +93,7 @@ class _Progress:
 
 def render_report(report: Any) -> str:
     """The ``multiloss check`` table and summary for a :class:`~multiloss.conformance.Report`."""
-    from multiloss.comparison import adapter_label
+    from multiloss.comparison import adapter_label, format_table
 
     v = report.versions
     lines = [f"multiloss {v['multiloss']} conformance check: reference values and gradients "
@@ -124,7 +118,7 @@ def render_report(report: Any) -> str:
             "pass" if row.ok else f"FAIL {row.failed}/{row.cases}",
         ])
     if report.rows:
-        lines.append(_table(rows))
+        lines.append(format_table(rows))
     failures = [(row, case, msg) for row in report.rows for case, msg in row.failures]
     if failures:
         lines += ["", "failures:"]

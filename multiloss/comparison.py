@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,14 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 def _within(a: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> bool:
     return a.shape == ref.shape and bool(np.allclose(a, ref, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Left-aligned columns, a rule under the header row."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _summary(value: np.ndarray) -> str:
@@ -155,8 +164,7 @@ class Comparison:
             )
         for f, why in self.errors.items():
             rows.append([f, f"ERROR {why}", "-"] + ["-"] * len(self.wrt))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.append(format_table(rows))
         for f, why in self.skipped.items():
             lines.append(f"skipped {f}: {why}")
         verdict = "AGREE" if self.ok else "DIFFER"
@@ -187,7 +195,8 @@ def compare(
             ``torch``, ``jax``, ``tensorflow``; Keras runs on its configured backend).
         rtol, atol: agreement tolerance (default by input dtype, see
             :data:`DEFAULT_TOLERANCES`).
-        **params: the loss' keyword parameters.
+        **params: the loss' keyword parameters; ``reduction`` defaults to the core
+            default (``"mean"``) in every framework, Keras included.
 
     Returns:
         A :class:`Comparison`; ``print()`` it for a table of per-framework values and
@@ -201,14 +210,15 @@ def compare(
         labels = np.random.randint(0, 5, 8)
         print(multiloss.compare("cross_entropy", logits, labels, label_smoothing=0.1))
     """
-    from multiloss.conformance import select_adapters
+    from multiloss.conformance import select_adapters, with_core_reduction
     from multiloss.core.registry import get_spec
 
     spec = get_spec(loss_name)
     named = {k: params.pop(k) for k in spec.tensors if k in params}
+    params = with_core_reduction(spec, params)
     if len(tensors) > len(spec.tensors):
         raise TypeError(f"{loss_name} takes {len(spec.tensors)} tensors {spec.tensors}, got {len(tensors)}")
-    arrays = dict(zip(spec.tensors, tensors))
+    arrays = dict(zip(spec.tensors[: len(tensors)], tensors, strict=True))
     both = sorted(set(arrays) & set(named))
     if both:
         raise TypeError(f"{loss_name}: tensor(s) {both} given both by position and by name")
@@ -217,7 +227,7 @@ def compare(
     if absent:
         raise TypeError(f"{loss_name} needs the tensor(s) {absent} (takes {spec.tensors})")
     args = [_to_numpy(arrays[k]) for k in spec.tensors]
-    inputs = {k: f"{a.dtype} {tuple(a.shape)}" for k, a in zip(spec.tensors, args)}
+    inputs = {k: f"{a.dtype} {tuple(a.shape)}" for k, a in zip(spec.tensors, args, strict=True)}
     wrt = [i for i, a in enumerate(args) if _is_floating(a)]
     dtype = str(args[wrt[0]].dtype) if wrt else "float32"
     if dtype in ("float16", "bfloat16"):  # passed as float32 (exact) and cast in each framework
@@ -231,14 +241,14 @@ def compare(
         fn = _frameworks.adapter_function(adapter, loss_name)
         try:
             value, g = _frameworks.value_and_grad(
-                adapter, lambda *t: fn(*t, **params), args, wrt,
+                adapter, lambda *t, fn=fn: fn(*t, **params), args, wrt,
                 dtype=None if dtype in ("float32", "float64") else dtype,
             )
         except Exception as exc:  # report it next to the frameworks that ran
             errors[label] = f"{type(exc).__name__}: {exc}"
             continue
         values[label] = value
-        grads[label] = {spec.tensors[i]: gi for i, gi in zip(wrt, g)}
+        grads[label] = {spec.tensors[i]: gi for i, gi in zip(wrt, g, strict=True)}
     return Comparison(
         loss=loss_name,
         params=params,

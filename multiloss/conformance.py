@@ -16,8 +16,9 @@ import importlib.resources
 import importlib.util
 import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ class Case:
         return f"{self.loss}/{self.name}"
 
     @classmethod
-    def from_json(cls, loss: str, data: dict) -> "Case":
+    def from_json(cls, loss: str, data: dict) -> Case:
         return cls(
             loss=loss,
             name=data["name"],
@@ -182,7 +183,7 @@ class Error:
     #: the worst error as a fraction of its tolerance (``<= 1`` passes)
     of_tolerance: float = 0.0
 
-    def merge(self, other: "Error") -> "Error":
+    def merge(self, other: Error) -> Error:
         return Error(
             max(self.abs, other.abs),
             max(self.rel, other.rel),
@@ -244,12 +245,21 @@ class CaseResult:
         return self.value.message or self.grad.message
 
 
+def with_core_reduction(spec: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the core default ``reduction`` filled in, so that every adapter
+    computes the same thing (the Keras functions default to ``"none"``, like Keras')."""
+    if spec.has_reduction and "reduction" not in params:
+        return {**params, "reduction": spec.params["reduction"]}
+    return params
+
+
 def _call(adapter: str, case: Case, spec: Any) -> tuple[np.ndarray, list[np.ndarray]]:
     fn = frameworks.adapter_function(adapter, case.loss)
     args = [case.inputs[name] for name in spec.tensors]
     wrt = [spec.tensors.index(name) for name in case.wrt]
     dtype = None if case.dtype == "float32" else case.dtype
-    return frameworks.value_and_grad(adapter, lambda *t: fn(*t, **case.params), args, wrt, dtype=dtype)
+    params = with_core_reduction(spec, case.params)
+    return frameworks.value_and_grad(adapter, lambda *t: fn(*t, **params), args, wrt, dtype=dtype)
 
 
 def run_case(case: Case, adapter: str) -> CaseResult:
@@ -265,7 +275,7 @@ def run_case(case: Case, adapter: str) -> CaseResult:
     tol = case.tolerance
     value_error = measure(value, case.value, tol["value"]["rtol"], tol["value"]["atol"], "value")
     grad_error = Error()
-    for name, grad in zip(case.wrt, grads):
+    for name, grad in zip(case.wrt, grads, strict=True):
         grad_error = grad_error.merge(
             measure(grad, case.grads[name], tol["grad"]["rtol"], tol["grad"]["atol"], f"gradient wrt {name}")
         )

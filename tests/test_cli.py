@@ -135,6 +135,13 @@ def test_compare_python_api(rng):
     assert json.loads(json.dumps(result.to_dict()))["ok"] is True
 
 
+def test_compare_uses_the_core_default_reduction_in_keras_too(rng):
+    a, b = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    result = multiloss.compare("mean_squared_error", a, b)  # Keras' functions default to "none"
+    assert result.ok and result.params["reduction"] == "mean"
+    assert all(v.shape == () for v in result.values.values()) and len(result.values) == 4
+
+
 def test_compare_tensors_by_name_and_differences(rng):
     pos, neg = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
     result = multiloss.compare("pairwise_hinge_loss", pos_score=pos, neg_score=neg, margin=0.5, frameworks=["torch", "jax"])

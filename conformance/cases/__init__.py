@@ -26,7 +26,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import zlib
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def torch_reference(fn: Callable[..., Any], reduction: str = "none") -> Referenc
         grads = {}
         if wrt:
             raw = torch.autograd.grad(out.sum(), [tensors[k] for k in wrt], allow_unused=True)
-            for k, g in zip(wrt, raw):
+            for k, g in zip(wrt, raw, strict=True):
                 grads[k] = np.zeros(inputs[k].shape) if g is None else g.numpy()
         return out.detach().numpy(), grads
 

@@ -117,7 +117,9 @@ def batch_circle_loss_cases(rng):
         check_agree(
             f"batch circle (m={margin}, γ={gamma}) vs keras.losses.circle",
             _batch_circle(margin, gamma)(inputs, [])[0],
-            keras_value(lambda y, x: keras.losses.circle(y, x, gamma=gamma, margin=margin), labels, embeddings),
+            keras_value(
+                lambda y, x, g=gamma, m=margin: keras.losses.circle(y, x, gamma=g, margin=m), labels, embeddings
+            ),
             rtol=1e-7,
         )
     note = "per-anchor values equal keras.losses.circle; gradients with α detached (Keras differentiates α)"
