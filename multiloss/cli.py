@@ -51,7 +51,8 @@ class _Progress:
     """A progress bar on stderr (rich when available and stderr is a terminal)."""
 
     def __init__(self, enabled: bool):
-        self.bar = self.task = None
+        self.bar: Any = None
+        self.task: Any = None
         self.enabled = enabled and sys.stderr.isatty()
         if not self.enabled:
             return

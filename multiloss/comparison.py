@@ -93,12 +93,16 @@ class Comparison:
 
     @property
     def value_diff(self) -> dict[str, float]:
-        ref = self.values.get(self.reference) if self.reference else None
+        if self.reference is None:
+            return {}
+        ref = self.values[self.reference]
         return {f: _max_abs(v, ref) for f, v in self.values.items()}
 
     @property
     def grad_diff(self) -> dict[str, dict[str, float]]:
-        ref = self.grads.get(self.reference, {}) if self.reference else {}
+        if self.reference is None:
+            return {}
+        ref = self.grads[self.reference]
         return {f: {k: _max_abs(g[k], ref[k]) for k in self.wrt} for f, g in self.grads.items()}
 
     @property
@@ -114,7 +118,7 @@ class Comparison:
     @property
     def ok(self) -> bool:
         """Every framework ran and agrees with the reference within the tolerance."""
-        if self.errors or not self.values:
+        if self.errors or self.reference is None:
             return False
         ref, ref_grads = self.values[self.reference], self.grads[self.reference]
         return all(

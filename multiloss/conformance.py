@@ -456,11 +456,10 @@ def run(
     by_key: dict[tuple[str, str], Row] = {}
     for loss, case in work:
         for adapter in imported:
-            row = by_key.get((loss, adapter))
-            if row is None:
-                row = by_key[loss, adapter] = Row(loss, adapter)
-                rows.append(row)
-            row.add(run_case(case, adapter))
+            if (loss, adapter) not in by_key:
+                by_key[loss, adapter] = Row(loss, adapter)
+                rows.append(by_key[loss, adapter])
+            by_key[loss, adapter].add(run_case(case, adapter))
             done += 1
             if progress is not None:
                 progress(done, total, f"{loss} · {adapter}")

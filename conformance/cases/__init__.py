@@ -181,7 +181,7 @@ def jax_reference(fn: Callable[..., Any]) -> Reference:
         import jax
         import jax.numpy as jnp
 
-        if not jax.config.jax_enable_x64:
+        if not jax.config.read("jax_enable_x64"):
             raise RuntimeError("jax_reference needs jax_enable_x64 (set by conformance.generate)")
         arrays = {
             k: jnp.asarray(v, jnp.float64 if v.dtype.kind == "f" else None) for k, v in inputs.items()
