@@ -41,6 +41,10 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def _fmt(x: float) -> str:
     if not math.isfinite(x):
         return str(x)
@@ -132,7 +136,8 @@ def render_report(report: Any) -> str:
     losses = sorted({row.loss for row in report.rows})
     if report.ok:
         lines.append(
-            f"PASS: {len(losses)} losses x {len(report.adapters)} frameworks, {report.case_runs} case runs, "
+            f"PASS: {_plural(len(losses), 'loss', 'losses')} x {_plural(len(report.adapters), 'framework')}, "
+            f"{report.case_runs} case runs, "
             "every value and gradient within tolerance"
         )
     else:

@@ -99,6 +99,16 @@ def test_check_in_process_skips_a_framework_that_is_not_installed(monkeypatch, c
     assert "frameworks: torch" in out and "PASS" in out
 
 
+def test_progress_bar_without_rich(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # import fails: plain text bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with cli._Progress(True) as progress:
+        assert progress.bar is None
+        progress(6, 12, "kl_divergence · jax")
+        err = capsys.readouterr().err
+    assert "checking [" + "#" * 15 + "." * 15 + "] 6/12 kl_divergence · jax" in err
+
+
 def test_check_usage_errors(capsys):
     assert cli.main(["check", "--loss", "no_such_loss", "--no-progress"]) == 2
     assert "unknown loss" in capsys.readouterr().err
