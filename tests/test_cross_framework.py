@@ -32,7 +32,7 @@ def test_values_and_gradients_agree_across_frameworks(case):
         for framework in FRAMEWORKS:
             fn = frameworks.adapter_function(framework, case.loss)
             results[framework] = frameworks.value_and_grad(
-                framework, lambda *t, fn=fn: fn(*t, **params), case.arrays, case.grad_args
+                framework, lambda *t, fn=fn, params=params: fn(*t, **params), case.arrays, case.grad_args
             )
         value, grads = results["torch"]
         assert np.all(np.isfinite(value)), (case.id, reduction)
@@ -42,7 +42,7 @@ def test_values_and_gradients_agree_across_frameworks(case):
             np.testing.assert_allclose(
                 other_value, value, rtol=1e-5, atol=1e-6, err_msg=f"{framework} {case.id} {reduction}"
             )
-            for g, other in zip(grads, other_grads):
+            for g, other in zip(grads, other_grads, strict=False):
                 assert np.all(np.isfinite(g)), (case.id, reduction)
                 np.testing.assert_allclose(
                     other, g, rtol=1e-5, atol=1e-6, err_msg=f"{framework} grad {case.id} {reduction}"

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from loss_cases import ADAPTERS_ONCE, all_case_params
 
-from multiloss import frameworks
-
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("case", all_case_params())

@@ -47,7 +47,7 @@ def test_import_multiloss_loads_no_framework():
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_torch_and_jax_adapters_import_under_each_backend(backend):
     # jax first: under KERAS_BACKEND=tensorflow that imports TensorFlow before torch.
-    code = """
+    code = f"""
 import numpy as np
 import keras
 import multiloss.jax, multiloss.torch
@@ -58,7 +58,7 @@ for name, module in (("jax", multiloss.jax), ("torch", multiloss.torch)):
     out = module.cross_entropy(frameworks.to_tensor(name, x), frameworks.to_tensor(name, np.array([1, 2])), reduction="none")
     np.testing.assert_allclose(frameworks.to_numpy(out), [1.9643688, 0.17425454], atol=1e-6)
 print("ok")
-""".format(backend=backend)
+"""
     result = run_python(code, backend)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
 

@@ -148,7 +148,7 @@ def test_torch_compile_fullgraph_traces_every_loss(case):
             if run is compiled:
                 got = (out, grads)
         torch.testing.assert_close(got[0], out, rtol=1e-5, atol=1e-6)
-        for g, want in zip(got[1], grads):
+        for g, want in zip(got[1], grads, strict=False):
             torch.testing.assert_close(g, want, rtol=1e-5, atol=1e-6)
     finally:
         torch._dynamo.reset()
@@ -178,7 +178,7 @@ def test_jax_jit_grad_and_vmap(case):
 
     def total(*diff):
         full = list(tensors)
-        for i, d in zip(case.grad_args, diff):
+        for i, d in zip(case.grad_args, diff, strict=False):
             full[i] = d
         out = fn(*full, **case.params)
         return out.astype("float32").sum(), out
@@ -187,12 +187,12 @@ def test_jax_jit_grad_and_vmap(case):
     grads, value = jax.jit(jax.grad(total, argnums=tuple(range(len(diff))), has_aux=True))(*diff)
     want, want_grads = _torch_value_and_grad(case)
     np.testing.assert_allclose(np.asarray(value), want, rtol=1e-5, atol=1e-6)
-    for g, w in zip(grads, want_grads):
+    for g, w in zip(grads, want_grads, strict=False):
         np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5, atol=1e-6)
 
     # vmap over a leading batch of two different inputs == one call per input.
     second = [a[::-1].copy() if a.ndim else a for a in case.arrays]
-    batched = [jnp.stack([jnp.asarray(a), jnp.asarray(b)]) for a, b in zip(case.arrays, second)]
+    batched = [jnp.stack([jnp.asarray(a), jnp.asarray(b)]) for a, b in zip(case.arrays, second, strict=False)]
     out = jax.jit(jax.vmap(lambda *t: fn(*t, **case.params)))(*batched)
     for k, arrays in enumerate((case.arrays, second)):
         want, _ = _torch_value_and_grad(case, arrays)
@@ -250,7 +250,7 @@ def test_tensorflow_xla_with_gradient_tape(case):
     out, grads = step(*(tf.constant(a) for a in case.arrays))
     want, want_grads = _torch_value_and_grad(case)
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-6)
-    for g, w in zip(grads, want_grads):
+    for g, w in zip(grads, want_grads, strict=False):
         assert g is not None
         np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-6)
 
