@@ -73,3 +73,15 @@ def test_class_forms_check_their_parameters(adapter):
         call(adapter.module.CrossEntropy(class_weight=[1.0, 2.0]), LOGITS, IDS)
     with _raises(ValueError, ["y_true", "5", "[0, 5)"]):
         call(adapter.module.CrossEntropy(), LOGITS, np.array([5, 0, 1, 2]))
+
+
+@pytest.mark.cross_framework
+def test_tensorflow_input_of_unknown_rank_gets_a_clear_error():
+    import tensorflow as tf
+
+    import multiloss.tensorflow as ml
+
+    spec = [tf.TensorSpec(None, tf.float32), tf.TensorSpec(None, tf.int32)]
+    traced = tf.function(lambda x, y: ml.cross_entropy(x, y), input_signature=spec)
+    with pytest.raises(ValueError, match="unknown rank"):
+        traced(tf.zeros((2, 3)), tf.zeros((2,), tf.int32))

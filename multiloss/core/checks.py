@@ -17,10 +17,13 @@ def static_shape(x: Any) -> tuple[int | None, ...]:
     shape = getattr(x, "shape", None)
     if shape is None:
         return np.shape(x)
-    try:
-        return tuple(None if d is None else int(d) for d in shape)
-    except TypeError:  # tf.TensorShape with unknown rank
-        return tuple(getattr(shape, "dims", None) or ())
+    if getattr(shape, "rank", 0) is None:  # tf.TensorShape of unknown rank
+        raise ValueError(
+            "multiloss needs the rank of every input; got a TensorFlow tensor of unknown "
+            "rank (a tf.function traced with inputs of different ranks: give it an "
+            "input_signature with the rank, or feed inputs of one rank)"
+        )
+    return tuple(None if d is None else int(d) for d in shape)
 
 
 def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> None:
