@@ -12,10 +12,11 @@ import inspect
 from typing import Any, Callable
 
 from multiloss import core
-from multiloss.core.registry import LossSpec
+from multiloss.core.registry import LossSpec, StatefulSpec
 
 Call = Callable[[LossSpec, tuple, dict], Any]
 ClassFactory = Callable[[LossSpec, Callable[..., Any]], type]
+StatefulFactory = Callable[[StatefulSpec], type]
 
 
 def public_signature(
@@ -86,6 +87,16 @@ def class_init_signature(spec: LossSpec, extra: list[inspect.Parameter]) -> insp
     return inspect.Signature(params + extra)
 
 
+def run_step(spec: StatefulSpec, ops: Any, state: dict, inputs: tuple, config: dict) -> tuple:
+    """Call a stateful step: ``(output, updates)``, the input count checked."""
+    if len(inputs) != len(spec.inputs):
+        raise TypeError(
+            f"{spec.class_name} is called with ({', '.join(spec.inputs)}), "
+            f"got {len(inputs)} positional argument(s)"
+        )
+    return spec.step(ops, state, *inputs, **config)
+
+
 def bind_params(spec: LossSpec, class_name: str, kwargs: dict, allowed: tuple[str, ...] = ()) -> dict:
     """The loss parameters of a class instance, defaults filled in, unknown names refused."""
     unknown = sorted(set(kwargs) - set(spec.params) - set(allowed))
@@ -111,6 +122,7 @@ class Namespace:
         class_factory: ClassFactory | None = None,
         extras: dict[str, Any] | None = None,
         defaults: dict[str, Any] | None = None,
+        stateful_factory: StatefulFactory | None = None,
     ):
         self.module = module
         self.call = call
@@ -118,6 +130,7 @@ class Namespace:
         self.class_factory = class_factory
         self.extras = extras or {}
         self.defaults = defaults or {}
+        self.stateful_factory = stateful_factory
         self._cache: dict[tuple[str, Callable], Any] = {}
 
     def _order(self, spec: LossSpec) -> tuple[str, ...]:
@@ -141,6 +154,16 @@ class Namespace:
                     cls.__module__ = self.module
                     self._cache[key] = cls
                 return self._cache[key]
+        stateful = core.stateful_registry().get(class_name)
+        if stateful is not None and self.stateful_factory is not None:
+            key = (class_name, stateful.step)
+            if key not in self._cache:
+                cls = self.stateful_factory(stateful)
+                cls.__module__ = self.module
+                cls.__qualname__ = class_name
+                cls.__doc__ = stateful.doc
+                self._cache[key] = cls
+            return self._cache[key]
         raise AttributeError(f"module {self.module!r} has no attribute {class_name!r}")
 
     def build_all(self) -> None:
@@ -149,12 +172,17 @@ class Namespace:
             self.function(spec.name)
             if spec.class_name and self.class_factory is not None:
                 self.loss_class(spec.class_name)
+        if self.stateful_factory is not None:
+            for class_name in core.stateful_registry():
+                self.loss_class(class_name)
 
     def names(self) -> list[str]:
         specs = core.registry().values()
         names = [spec.name for spec in specs]
         if self.class_factory is not None:
             names += [spec.class_name for spec in specs if spec.class_name]
+        if self.stateful_factory is not None:
+            names += list(core.stateful_registry())
         return sorted(names) + sorted(self.extras)
 
     # Module-level hooks (PEP 562).

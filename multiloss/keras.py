@@ -16,9 +16,9 @@ import keras
 import numpy as np
 from keras.src.losses.loss import reduce_weighted_values
 
-from multiloss._adapter import Namespace, bind_params, class_init_signature
+from multiloss._adapter import Namespace, bind_params, class_init_signature, run_step
 from multiloss.core.ops import keras_backend_ops
-from multiloss.core.registry import LossSpec
+from multiloss.core.registry import LossSpec, StatefulSpec
 
 _OPS = keras_backend_ops()
 _PACKAGE = "multiloss"
@@ -122,12 +122,54 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
     return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
 
 
+class MultilossLayer(keras.layers.Layer):
+    """Base of the generated stateful layers (``UncertaintyWeighting``, ...): the spec's
+    variables are Keras weights (trainable or not), saved with the model."""
+
+    spec: StatefulSpec
+
+    def __init__(self, *args, name=None, dtype=None, trainable=True, **kwargs):
+        config = self.spec.bind_config(args, kwargs)
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        self.config = config
+        for var in self.spec.state:
+            weight = self.add_weight(
+                shape=self.spec.shape(var, config),
+                initializer=keras.initializers.Constant(var.initial),
+                trainable=var.trainable,
+                name=var.name,
+            )
+            setattr(self, var.name, weight)
+
+    def call(self, *inputs):
+        state = {var.name: getattr(self, var.name).value for var in self.spec.state}
+        output, updates = run_step(self.spec, _OPS, state, inputs, self.config)
+        for name, value in updates.items():
+            getattr(self, name).assign(value)
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({k: _jsonable(v) for k, v in self.config.items()})
+        return config
+
+
+def _make_stateful_layer(spec: StatefulSpec) -> type:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # carries this class' signature
+        MultilossLayer.__init__(self, *args, **kwargs)
+
+    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    cls = type(spec.class_name, (MultilossLayer,), {"spec": spec, "__init__": __init__})
+    return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
+
+
 _namespace = Namespace(
     __name__,
     _call,
     keras_order=True,
     class_factory=_make_loss_class,
     defaults={"reduction": "none"},
+    stateful_factory=_make_stateful_layer,
 )
 __getattr__ = _namespace.getattr
 _namespace.build_all()

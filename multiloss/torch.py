@@ -12,9 +12,9 @@ from typing import Any
 
 import torch  # imported before Keras (and so before TensorFlow): the other order can crash
 
-from multiloss._adapter import Namespace, bind_params, class_init_signature
+from multiloss._adapter import Namespace, bind_params, class_init_signature, run_step
 from multiloss.core.ops import get_ops
-from multiloss.core.registry import LossSpec
+from multiloss.core.registry import LossSpec, StatefulSpec
 
 _OPS = get_ops("torch")
 from keras.src.backend.torch import core as _keras_torch_core  # noqa: E402
@@ -27,14 +27,19 @@ def _device_of(args: tuple) -> torch.device | None:
     return None
 
 
-def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    device = _device_of(args)
+def _on_device_of(tensors: tuple, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with Keras' torch device pinned to that of ``tensors``."""
+    device = _device_of(tensors)
     if device is None or str(device) == str(_keras_torch_core.get_device()):
-        return spec.fn(_OPS, *args, **kwargs)
+        return fn(*args, **kwargs)
     # Keras' torch backend moves every tensor to its own default device; pin it to
     # the input's device so the result (and the work) stays where the user put it.
     with _keras_torch_core.device_scope(str(device)):
-        return spec.fn(_OPS, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+
+def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
+    return _on_device_of(args, spec.fn, _OPS, *args, **kwargs)
 
 
 def _make_module(spec: LossSpec, function: Any) -> type:
@@ -64,7 +69,43 @@ def _make_module(spec: LossSpec, function: Any) -> type:
     )
 
 
-_namespace = Namespace(__name__, _call, class_factory=_make_module)
+def _make_stateful_module(spec: StatefulSpec) -> type:
+    """An ``nn.Module`` holding the spec's variables: trainable ones as ``nn.Parameter``,
+    the others as buffers (saved in ``state_dict``, updated in place by each call)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        torch.nn.Module.__init__(self)
+        self.config = spec.bind_config(args, kwargs)
+        for var in spec.state:
+            value = torch.full(spec.shape(var, self.config), float(var.initial))
+            if var.trainable:
+                self.register_parameter(var.name, torch.nn.Parameter(value))
+            else:
+                self.register_buffer(var.name, value)
+
+    def forward(self, *inputs: Any) -> Any:
+        state = {var.name: getattr(self, var.name) for var in spec.state}
+        tensors = tuple(state.values())
+        output, updates = _on_device_of(tensors, run_step, spec, _OPS, state, inputs, self.config)
+        with torch.no_grad():
+            for name, value in updates.items():
+                getattr(self, name).copy_(value)
+        return output
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+
+    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    return type(
+        spec.class_name,
+        (torch.nn.Module,),
+        {"__init__": __init__, "forward": forward, "extra_repr": extra_repr},
+    )
+
+
+_namespace = Namespace(
+    __name__, _call, class_factory=_make_module, stateful_factory=_make_stateful_module
+)
 __getattr__ = _namespace.getattr
 
 

@@ -12,6 +12,29 @@ from multiloss.core import regression  # noqa: F401
 from multiloss.core import smoothing  # noqa: F401
 from multiloss.core import focal  # noqa: F401
 from multiloss.core import poly  # noqa: F401
-from multiloss.core.registry import KINDS, LossSpec, get_spec, register, registry, unregister
+from multiloss.core import multitask  # noqa: F401
+from multiloss.core.registry import (
+    KINDS,
+    LossSpec,
+    StatefulSpec,
+    StateVariable,
+    get_spec,
+    register,
+    register_stateful,
+    registry,
+    stateful_registry,
+    unregister,
+)
 
-__all__ = ["KINDS", "LossSpec", "get_spec", "register", "registry", "unregister"]
+__all__ = [
+    "KINDS",
+    "LossSpec",
+    "StateVariable",
+    "StatefulSpec",
+    "get_spec",
+    "register",
+    "register_stateful",
+    "registry",
+    "stateful_registry",
+    "unregister",
+]

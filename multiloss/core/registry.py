@@ -136,3 +136,103 @@ def get_spec(name: str) -> LossSpec:
         raise ValueError(
             f"unknown loss {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
         ) from None
+
+
+# --- stateful objects (multi-task weighting) -----------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StateVariable:
+    """One variable a stateful object holds.
+
+    ``length`` names the constructor argument giving its length (``"num_tasks"``) or is
+    ``None`` for a scalar. Trainable variables become framework parameters (Keras
+    weights, ``nn.Parameter``, trainable ``tf.Variable``); the others are state
+    (non-trainable weights, buffers) updated by the step function.
+    """
+
+    name: str
+    length: str | None = None
+    initial: float = 0.0
+    trainable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class StatefulSpec:
+    """A core step function ``step(ops, state, *inputs, **config) -> (output, updates)``
+    and the variables it needs; each adapter turns it into its framework's native
+    stateful class. ``updates`` maps non-trainable variable names to new values."""
+
+    class_name: str
+    step: Callable[..., Any]
+    inputs: tuple[str, ...]
+    config: dict[str, Any]  # constructor parameters and defaults (inspect.Parameter.empty: required)
+    state: tuple[StateVariable, ...]
+    doc: str
+
+    def signature(self) -> inspect.Signature:
+        """The constructor signature: required parameters positional, the rest keyword."""
+        core = inspect.signature(self.step)
+        params = []
+        for name in self.config:
+            p = core.parameters[name]
+            kind = p.POSITIONAL_OR_KEYWORD if p.default is p.empty else p.KEYWORD_ONLY
+            params.append(p.replace(kind=kind))
+        params.sort(key=lambda p: p.kind)
+        return inspect.Signature(params)
+
+    def bind_config(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """Constructor arguments as a complete config (defaults filled in)."""
+        try:
+            bound = self.signature().bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.class_name}(): {exc}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def shape(self, variable: StateVariable, config: dict[str, Any]) -> tuple[int, ...]:
+        if variable.length is None:
+            return ()
+        length = config[variable.length]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(
+                f"{variable.length} must be a positive int, got {variable.length}={length!r}"
+            )
+        return (length,)
+
+
+_STATEFUL: dict[str, StatefulSpec] = {}
+
+
+def register_stateful(
+    *, class_name: str, state: tuple[StateVariable, ...]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``step(ops, state, *inputs, **config)`` as the stateful class ``class_name``."""
+
+    def decorate(step: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(step)
+        names = list(sig.parameters)
+        if names[:2] != ["ops", "state"]:
+            raise TypeError(f"{step.__name__}: a stateful step takes (ops, state, *inputs)")
+        inputs = tuple(
+            p.name for p in list(sig.parameters.values())[2:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+        config = {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
+        spec = StatefulSpec(
+            class_name=class_name,
+            step=step,
+            inputs=inputs,
+            config=config,
+            state=tuple(state),
+            doc=inspect.getdoc(step) or "",
+        )
+        _STATEFUL[class_name] = spec
+        step.stateful_spec = spec  # type: ignore[attr-defined]
+        return step
+
+    return decorate
+
+
+def stateful_registry() -> dict[str, StatefulSpec]:
+    """A snapshot of the registered stateful classes, by class name."""
+    return dict(_STATEFUL)
