@@ -170,7 +170,7 @@ def cross_entropy(
         >>> import numpy as np
         >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
         >>> loss = cross_entropy(get_ops("jax"), x, np.array([1, 2]), reduction="none")
-        >>> np.round(np.asarray(loss), 6).tolist()
+        >>> np.round(np.asarray(loss, np.float64), 6).tolist()
         [1.964369, 0.174255]
     """
     check_reduction(reduction)
