@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from multiloss.core.registry import LossSpec, registry  # noqa: E402
+from multiloss.core.registry import LossSpec, StatefulSpec, registry, stateful_registry  # noqa: E402
 
 OUT = HERE / "losses"
 
@@ -100,8 +100,44 @@ def render(family: str, specs: list[LossSpec]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _stateful_families() -> dict[str, list[StatefulSpec]]:
+    families: dict[str, list[StatefulSpec]] = {}
+    for spec in sorted(stateful_registry().values(), key=lambda s: s.class_name):
+        families.setdefault(spec.step.__module__.rsplit(".", 1)[-1], []).append(spec)
+    return families
+
+
+def render_stateful(specs: list[StatefulSpec]) -> str:
+    lines = []
+    for spec in specs:
+        state = ", ".join(
+            f"`{v.name}` ({'trainable' if v.trainable else 'state'})" for v in spec.state
+        )
+        lines += [
+            f"## {spec.class_name}",
+            "",
+            "```python",
+            f"multiloss.keras.{spec.class_name}{spec.signature()}       # keras.layers.Layer",
+            f"multiloss.torch.{spec.class_name}{spec.signature()}       # nn.Module",
+            f"multiloss.tensorflow.{spec.class_name}{spec.signature()}  # tf.Module",
+            f"multiloss.jax.{spec.class_name}{spec.signature()}         # .init() / .apply(state, ...)",
+            f"# called with ({', '.join(spec.inputs)}); holds {state.replace('`', '')}",
+            "```",
+            "",
+            markdown(spec.doc),
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def pages() -> dict[Path, str]:
-    return {OUT / f"{family}.md": render(family, specs) for family, specs in _families().items()}
+    stateful = _stateful_families()
+    return {
+        OUT / f"{family}.md": render(family, specs).rstrip("\n")
+        + ("\n\n" + render_stateful(stateful[family]).rstrip("\n") if family in stateful else "")
+        + "\n"
+        for family, specs in _families().items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

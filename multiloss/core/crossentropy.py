@@ -161,6 +161,10 @@ def cross_entropy(
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar;
         in the dtype of ``y_pred``.
 
+    References: Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.3
+    (softmax units), https://www.deeplearningbook.org/contents/mlp.html; label
+    smoothing: Szegedy et al. 2016, https://arxiv.org/abs/1512.00567.
+
     Same numbers as ``torch.nn.functional.cross_entropy(y_pred, y_true, weight=class_weight,
     ignore_index=..., label_smoothing=...)`` (classes on axis 1 there) and
     ``optax.losses.softmax_cross_entropy_with_integer_labels``.
@@ -267,6 +271,11 @@ def binary_cross_entropy(
 
     Returns:
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; dtype of ``y_pred``.
+
+    References: Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.2
+    (sigmoid units), https://www.deeplearningbook.org/contents/mlp.html; balanced
+    cross entropy: Xie & Tu, *Holistically-Nested Edge Detection*, 2015,
+    https://arxiv.org/abs/1504.06375.
 
     Same numbers as ``torch.nn.functional.binary_cross_entropy_with_logits`` (element-wise)
     and ``optax.losses.sigmoid_binary_cross_entropy``; Keras' ``binary_crossentropy``

@@ -39,6 +39,9 @@ def hinge_loss(ops, y_pred, y_true, *, reduction="mean"):
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
+    Reference: Cortes & Vapnik, *Support-Vector Networks*, Machine Learning 20 (1995),
+    https://doi.org/10.1007/BF00994018.
+
     Same numbers as ``keras.losses.hinge(y_true, y_pred)``.
     """
     check_reduction(reduction)
@@ -74,6 +77,10 @@ def pairwise_hinge_loss(ops, pos_score, neg_score, *, margin=1.0, reduction="mea
     Returns:
         Shape of ``pos_score`` for ``reduction="none"``, else a scalar; in the dtype
         of ``pos_score``.
+
+    Reference: Herbrich, Graepel & Obermayer, *Large Margin Rank Boundaries for Ordinal
+    Regression* (1999), and Joachims, *Optimizing Search Engines using Clickthrough Data*,
+    KDD 2002, https://doi.org/10.1145/775047.775067.
 
     Same numbers as ``torch.nn.functional.margin_ranking_loss(pos_score, neg_score,
     torch.ones_like(pos_score), margin=margin)``.

@@ -26,6 +26,10 @@ def mean_squared_error(ops, y_pred, y_true, *, reduction="mean"):
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
+    Reference: the least-squares criterion (Legendre 1805, Gauss 1809); see Hastie,
+    Tibshirani & Friedman, *The Elements of Statistical Learning*, section 2.4,
+    https://hastie.su.domains/ElemStatLearn/.
+
     Same numbers as ``torch.nn.functional.mse_loss(y_pred, y_true,
     reduction="none").mean(-1)`` and ``keras.losses.mean_squared_error(y_true, y_pred)``;
     ``"mean"`` equals ``mse_loss(..., reduction="mean")``.
