@@ -17,7 +17,9 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -129,8 +131,8 @@ def run_jax(shape, repeat):
         f_ours = jax.jit(jax.value_and_grad(ours))
         f_native = jax.jit(jax.value_and_grad(native))
         sync = jax.block_until_ready
-        rows.append(("jax", name, "optax.losses", _median_time(lambda: f_ours(x), sync, repeat),
-                     _median_time(lambda: f_native(x), sync, repeat)))
+        rows.append(("jax", name, "optax.losses", _median_time(partial(f_ours, x), sync, repeat),
+                     _median_time(partial(f_native, x), sync, repeat)))
     return rows
 
 
@@ -163,8 +165,8 @@ def run_tensorflow(shape, repeat):
             return go
         f_ours, f_native = compiled(ours), compiled(native)
         sync = lambda out: out[1].numpy()  # noqa: E731
-        rows.append(("tensorflow", name, "tf.nn", _median_time(lambda: f_ours(x), sync, repeat),
-                     _median_time(lambda: f_native(x), sync, repeat)))
+        rows.append(("tensorflow", name, "tf.nn", _median_time(partial(f_ours, x), sync, repeat),
+                     _median_time(partial(f_native, x), sync, repeat)))
     return rows
 
 

@@ -12,9 +12,9 @@ docstrings are the single source; this script only lays them out.
 from __future__ import annotations
 
 import argparse
-import re
 import importlib
 import inspect
+import re
 import sys
 from pathlib import Path
 

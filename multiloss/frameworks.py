@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def value_and_grad(
 
     def as_grads(grads: Sequence[Any]) -> list[np.ndarray]:
         return [
-            np.zeros(np.shape(args[i])) if g is None else _as_f64(g) for i, g in zip(wrt, grads)
+            np.zeros(np.shape(args[i])) if g is None else _as_f64(g) for i, g in zip(wrt, grads, strict=True)
         ]
 
     if framework == "torch":
@@ -127,7 +128,7 @@ def value_and_grad(
 
         def total(*diff):
             full = list(tensors)
-            for i, d in zip(wrt, diff):
+            for i, d in zip(wrt, diff, strict=True):
                 full[i] = d
             out = fn(*full)
             return out.astype("float32").sum(), out

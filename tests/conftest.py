@@ -10,10 +10,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import torch  # noqa: E402,F401  (torch before tensorflow, always)
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402,F401  (torch before tensorflow, always)
 
 from multiloss import frameworks  # noqa: E402
 

@@ -4,15 +4,18 @@ Importing this package loads no framework: the families only define functions
 ``fn(ops, *tensors, **params)`` and register them (see :mod:`multiloss.core.registry`).
 """
 
-from multiloss.core import crossentropy  # noqa: F401  (registers the family)
-from multiloss.core import circle  # noqa: F401
-from multiloss.core import divergence  # noqa: F401
-from multiloss.core import hinge  # noqa: F401
-from multiloss.core import regression  # noqa: F401
-from multiloss.core import smoothing  # noqa: F401
-from multiloss.core import focal  # noqa: F401
-from multiloss.core import poly  # noqa: F401
-from multiloss.core import multitask  # noqa: F401
+# Importing a family registers its losses.
+from multiloss.core import (  # noqa: F401
+    circle,
+    crossentropy,
+    divergence,
+    focal,
+    hinge,
+    multitask,
+    poly,
+    regression,
+    smoothing,
+)
 from multiloss.core.registry import (
     KINDS,
     LossSpec,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: What ``reduction="none"`` returns, per loss.
 KINDS = {
@@ -23,7 +24,7 @@ KINDS = {
     "transform": "a tensor that is not a loss (a transform of the labels, or sampled values)",
 }
 
-_REGISTRY: dict[str, "LossSpec"] = {}
+_REGISTRY: dict[str, LossSpec] = {}
 
 
 def _camel(name: str) -> str:
