@@ -44,6 +44,19 @@ def stack_losses(ops: Any, losses: Any, dtype: str | None = None) -> Any:
     return losses if dtype is None else as_float(ops, losses, dtype)
 
 
+def _check_convention(convention: Any) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got convention={convention!r}")
+
+
+def _check_gamma(gamma: Any, num_tasks: int | None) -> None:
+    """``gamma`` a number >= 0 or one per task."""
+    if is_python_scalar(gamma) or not (isinstance(gamma, (list, tuple)) or len(static_shape(gamma)) == 1):
+        check_scalar("gamma", gamma, low=0.0)
+    else:
+        check_vector("gamma", gamma, num_tasks, low=0.0, what="number of tasks")
+
+
 def _task_coefficients(task_types: Any, num_tasks: int | None) -> list[float] | None:
     """½ for regression tasks and 1 for classification tasks (None: all regression)."""
     if task_types is None:
@@ -102,8 +115,7 @@ def uncertainty_weighting(ops, losses, log_vars, *, task_types=None, convention=
         >>> round(float(total), 6)
         1.25
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got convention={convention!r}")
+    _check_convention(convention)
     log_vars = ops.convert_to_tensor(log_vars)
     shape = static_shape(log_vars)
     if len(shape) != 1:
@@ -159,10 +171,7 @@ def task_priority_weights(ops, kpis, *, gamma=1.0):
     shape = static_shape(kpis)
     if len(shape) != 1:
         raise ValueError(f"kpis must be a [T] vector, got shape {shape}")
-    if is_python_scalar(gamma) or not (isinstance(gamma, (list, tuple)) or len(static_shape(gamma)) == 1):
-        check_scalar("gamma", gamma, low=0.0)
-    else:
-        check_vector("gamma", gamma, shape[0], low=0.0, what="number of tasks")
+    _check_gamma(gamma, shape[0])
     dtype, out_dtype = compute_dtype(ops, kpis)
     if not is_python_scalar(gamma):
         gamma = param_tensor(ops, gamma, dtype)
@@ -171,9 +180,15 @@ def task_priority_weights(ops, kpis, *, gamma=1.0):
     return weights if dtype == out_dtype else ops.cast(weights, out_dtype)
 
 
+def _check_uncertainty_config(*, num_tasks, task_types=None, convention="kendall"):
+    _check_convention(convention)
+    _task_coefficients(task_types, num_tasks)
+
+
 @register_stateful(
     class_name="UncertaintyWeighting",
     state=(StateVariable("log_vars", length="num_tasks", initial=0.0, trainable=True),),
+    check=_check_uncertainty_config,
 )
 def uncertainty_weighting_step(ops, state, losses, *, num_tasks, task_types=None, convention="kendall"):
     """Uncertainty weighting with its ``log_vars`` (one per task, initialised to 0) held as
@@ -189,11 +204,15 @@ def uncertainty_weighting_step(ops, state, losses, *, num_tasks, task_types=None
     Call: ``weighting(losses)`` with ``T`` scalar losses (a sequence or a ``[T]`` tensor);
     returns the scalar total. See :func:`uncertainty_weighting`.
     """
-    _task_coefficients(task_types, num_tasks)
     total = uncertainty_weighting(
         ops, losses, state["log_vars"], task_types=task_types, convention=convention
     )
     return total, {}
+
+
+def _check_priority_config(*, num_tasks, gamma=1.0, momentum=0.5):
+    _check_gamma(gamma, num_tasks)
+    check_scalar("momentum", momentum, low=0.0, high=1.0)
 
 
 @register_stateful(
@@ -202,6 +221,7 @@ def uncertainty_weighting_step(ops, state, losses, *, num_tasks, task_types=None
         StateVariable("kpi_average", length="num_tasks", initial=0.0, trainable=False),
         StateVariable("initialized", length=None, initial=0.0, trainable=False),
     ),
+    check=_check_priority_config,
 )
 def dynamic_task_priority_step(ops, state, losses, kpis, *, num_tasks, gamma=1.0, momentum=0.5):
     r"""Dynamic Task Prioritization with a moving average of the KPIs.
@@ -219,7 +239,6 @@ def dynamic_task_priority_step(ops, state, losses, kpis, *, num_tasks, gamma=1.0
 
     Call: ``priority(losses, kpis)`` with ``T`` scalar losses and ``T`` KPIs.
     """
-    check_scalar("momentum", momentum, low=0.0, high=1.0)
     average = state["kpi_average"]
     dtype = ops.dtype(average)
     losses = stack_losses(ops, losses, dtype)

@@ -169,6 +169,7 @@ class StatefulSpec:
     config: dict[str, Any]  # constructor parameters and defaults (inspect.Parameter.empty: required)
     state: tuple[StateVariable, ...]
     doc: str
+    check: Callable[..., None] | None = None  # check(**config) raises on a bad config
 
     def signature(self) -> inspect.Signature:
         """The constructor signature: required parameters positional, the rest keyword."""
@@ -188,7 +189,12 @@ class StatefulSpec:
         except TypeError as exc:
             raise TypeError(f"{self.class_name}(): {exc}") from None
         bound.apply_defaults()
-        return dict(bound.arguments)
+        config = dict(bound.arguments)
+        for variable in self.state:
+            self.shape(variable, config)
+        if self.check is not None:
+            self.check(**config)
+        return config
 
     def shape(self, variable: StateVariable, config: dict[str, Any]) -> tuple[int, ...]:
         if variable.length is None:
@@ -205,9 +211,16 @@ _STATEFUL: dict[str, StatefulSpec] = {}
 
 
 def register_stateful(
-    *, class_name: str, state: tuple[StateVariable, ...]
+    *,
+    class_name: str,
+    state: tuple[StateVariable, ...],
+    check: Callable[..., None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``step(ops, state, *inputs, **config)`` as the stateful class ``class_name``."""
+    """Register ``step(ops, state, *inputs, **config)`` as the stateful class ``class_name``.
+
+    ``check(**config)``, if given, validates the constructor arguments (raising
+    ``ValueError``/``TypeError``) when an object is built, in every adapter.
+    """
 
     def decorate(step: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(step)
@@ -226,6 +239,7 @@ def register_stateful(
             config=config,
             state=tuple(state),
             doc=inspect.getdoc(step) or "",
+            check=check,
         )
         _STATEFUL[class_name] = spec
         step.stateful_spec = spec  # type: ignore[attr-defined]
