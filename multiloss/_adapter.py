@@ -87,6 +87,14 @@ def class_init_signature(spec: LossSpec, extra: list[inspect.Parameter]) -> insp
     return inspect.Signature(params + extra)
 
 
+def stateful_init_signature(spec: StatefulSpec) -> inspect.Signature:
+    """``__init__(self, <constructor parameters>)``: with ``self`` first, so that
+    ``inspect.signature(cls)`` (which drops the first parameter) shows ``num_tasks``."""
+    sig = spec.signature()
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sig.replace(parameters=[self_param, *sig.parameters.values()])
+
+
 def run_step(spec: StatefulSpec, ops: Any, state: dict, inputs: tuple, config: dict) -> tuple:
     """Call a stateful step: ``(output, updates)``, the input count checked."""
     if len(inputs) != len(spec.inputs):

@@ -14,7 +14,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from multiloss._adapter import Namespace, run_step
+from multiloss._adapter import Namespace, run_step, stateful_init_signature
 from multiloss.core.ops import get_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
@@ -47,7 +47,7 @@ def _make_stateful(spec: StatefulSpec) -> type:
         params = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{spec.class_name}({params})"
 
-    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    __init__.__signature__ = stateful_init_signature(spec)  # type: ignore[attr-defined]
     return type(
         spec.class_name,
         (),

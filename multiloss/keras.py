@@ -16,7 +16,13 @@ import keras
 import numpy as np
 from keras.src.losses.loss import reduce_weighted_values
 
-from multiloss._adapter import Namespace, bind_params, class_init_signature, run_step
+from multiloss._adapter import (
+    Namespace,
+    bind_params,
+    class_init_signature,
+    run_step,
+    stateful_init_signature,
+)
 from multiloss.core.ops import keras_backend_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
@@ -140,6 +146,9 @@ class MultilossLayer(keras.layers.Layer):
                 name=var.name,
             )
             setattr(self, var.name, weight)
+        # Every weight exists now: an unbuilt layer would make Keras warn about
+        # "unbuilt state" when the model holding it is built.
+        self.built = True
 
     def call(self, *inputs):
         state = {var.name: getattr(self, var.name).value for var in self.spec.state}
@@ -158,7 +167,7 @@ def _make_stateful_layer(spec: StatefulSpec) -> type:
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # carries this class' signature
         MultilossLayer.__init__(self, *args, **kwargs)
 
-    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    __init__.__signature__ = stateful_init_signature(spec)  # type: ignore[attr-defined]
     cls = type(spec.class_name, (MultilossLayer,), {"spec": spec, "__init__": __init__})
     return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from multiloss._adapter import Namespace, run_step
+from multiloss._adapter import Namespace, run_step, stateful_init_signature
 from multiloss.core.ops import get_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
@@ -42,7 +42,7 @@ def _make_stateful_module(spec: StatefulSpec) -> type:
             getattr(self, name).assign(value)
         return output
 
-    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    __init__.__signature__ = stateful_init_signature(spec)  # type: ignore[attr-defined]
     return type(spec.class_name, (tf.Module,), {"__init__": __init__, "__call__": __call__})
 
 

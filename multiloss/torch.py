@@ -12,7 +12,13 @@ from typing import Any
 
 import torch  # imported before Keras (and so before TensorFlow): the other order can crash
 
-from multiloss._adapter import Namespace, bind_params, class_init_signature, run_step
+from multiloss._adapter import (
+    Namespace,
+    bind_params,
+    class_init_signature,
+    run_step,
+    stateful_init_signature,
+)
 from multiloss.core.ops import get_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
@@ -95,7 +101,7 @@ def _make_stateful_module(spec: StatefulSpec) -> type:
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
 
-    __init__.__signature__ = spec.signature()  # type: ignore[attr-defined]
+    __init__.__signature__ = stateful_init_signature(spec)  # type: ignore[attr-defined]
     return type(
         spec.class_name,
         (torch.nn.Module,),

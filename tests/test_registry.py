@@ -157,3 +157,33 @@ def test_keras_function_takes_keyword_tensors():
     by_name = mk.cross_entropy(y_pred=pred, y_true=np.array([1]))
     np.testing.assert_allclose(frameworks.to_numpy(by_name), frameworks.to_numpy(by_position))
     np.testing.assert_allclose(frameworks.to_numpy(by_position), [1.9643688], rtol=1e-6)
+
+
+def test_stateful_class_signatures():
+    """``inspect.signature(cls)`` (which drops ``__init__``'s first parameter) shows every
+    constructor parameter of a stateful class, required ones (``num_tasks``) included."""
+    for name, module in ADAPTER_MODULES.items():
+        for class_name, spec in core.stateful_registry().items():
+            cls = getattr(module, class_name)
+            assert list(inspect.signature(cls).parameters) == list(spec.signature().parameters), (
+                name, class_name,
+            )
+
+
+def test_keras_stateful_layer_is_built_on_construction(recwarn):
+    """Its weights exist from ``__init__``: a model holding it builds without Keras'
+    "unbuilt state" warning."""
+    mk = ADAPTER_MODULES["keras"]
+
+    class Holder(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.weighting = mk.UncertaintyWeighting(2)
+
+        def call(self, x):
+            return x
+
+    layer = mk.UncertaintyWeighting(2)
+    assert layer.built
+    Holder().build((None, 1))
+    assert not [w for w in recwarn if "unbuilt state" in str(w.message)]
