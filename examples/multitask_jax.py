@@ -16,20 +16,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from synthetic_data import make_data  # noqa: E402
 
 import multiloss.jax as ml  # noqa: E402
 
 STEPS = 60
 weighting = ml.UncertaintyWeighting(2, task_types=["regression", "classification"])
-
-
-def make_data(n=256, seed=0):
-    """x [n, 4]; a noisy linear regression target [n, 1]; labels in {0, 1, 2}."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y_reg = x @ np.float32([[1.0], [-2.0], [0.5], [0.0]]) + 0.3 * rng.normal(size=(n, 1))
-    labels = np.argmax(x @ rng.normal(size=(4, 3)), axis=1)
-    return x, y_reg.astype(np.float32), labels
 
 
 def dense(key, n_in, n_out):

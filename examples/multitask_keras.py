@@ -13,20 +13,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from synthetic_data import make_data  # noqa: E402
 
 import multiloss.keras as ml  # noqa: E402
 
 EPOCHS, ROUNDS = 5, 3  # 4 batches per epoch: 60 steps in all
-
-
-def make_data(n=256, seed=0):
-    """x [n, 4]; a noisy linear regression target [n, 1]; labels in {0, 1, 2}."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y_reg = x @ np.float32([[1.0], [-2.0], [0.5], [0.0]]) + 0.3 * rng.normal(size=(n, 1))
-    labels = np.argmax(x @ rng.normal(size=(4, 3)), axis=1)
-    return x, y_reg.astype(np.float32), labels
 
 
 class TwoTaskModel(keras.Model):

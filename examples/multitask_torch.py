@@ -11,21 +11,12 @@ import os
 # multiloss builds on Keras' backend modules; with Keras on torch, TensorFlow is not loaded.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from synthetic_data import make_data  # noqa: E402
 
 import multiloss.torch as ml  # noqa: E402
 
 STEPS = 60
-
-
-def make_data(n=256, seed=0):
-    """x [n, 4]; a noisy linear regression target [n, 1]; labels in {0, 1, 2}."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    y_reg = x @ np.float32([[1.0], [-2.0], [0.5], [0.0]]) + 0.3 * rng.normal(size=(n, 1))
-    labels = np.argmax(x @ rng.normal(size=(4, 3)), axis=1)
-    return x, y_reg.astype(np.float32), labels
 
 
 class TwoTaskNet(torch.nn.Module):
