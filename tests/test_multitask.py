@@ -455,3 +455,93 @@ def test_keras_adam_reaches_optimum_and_reloads(tmp_path, task_types, convention
     assert type(reloaded.weighting).__name__ == "UncertaintyWeighting"
     assert reloaded.weighting.get_config()["convention"] == convention
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded.weighting.log_vars.value), learned)
+
+
+# --- DynamicTaskPriority state: non-trainable, saved, traceable ------------------------
+
+DTP_CALLS = [  # (losses, kpis); the third KPIs lie outside (0, 1)
+    (np.float32([1.0, 2.0, 0.5]), np.float32([0.9, 0.2, 0.5])),
+    (np.float32([0.5, 1.5, 1.0]), np.float32([0.6, 0.4, 0.7])),
+    (np.float32([2.0, 0.1, 3.0]), np.float32([1.3, 0.8, -0.2])),
+]
+
+
+def dtp_reference(momentum=0.5, gamma=1.0):
+    """Outputs and KPI averages of DTP_CALLS, the EMA in float64 NumPy."""
+    average, outputs, averages = None, [], []
+    for losses, kpis in DTP_CALLS:
+        k = np.clip(kpis.astype(np.float64), np.float32(1e-7), np.float32(1 - 1e-7))
+        average = k if average is None else momentum * k + (1 - momentum) * average
+        outputs.append(np.sum(tpw_reference(average, gamma)[0] * losses))
+        averages.append(average)
+    return outputs, averages
+
+
+@pytest.mark.cross_framework
+def test_dynamic_task_priority_torch_buffers_in_state_dict():
+    import torch
+
+    import multiloss.torch as mlt
+
+    p = mlt.DynamicTaskPriority(3, momentum=0.5)
+    assert list(p.parameters()) == []
+    assert set(dict(p.named_buffers())) == {"kpi_average", "initialized"}
+    for losses, kpis in DTP_CALLS:
+        p(torch.from_numpy(losses), torch.from_numpy(kpis))
+    state = p.state_dict()
+    assert set(state) == {"kpi_average", "initialized"}
+    restored = mlt.DynamicTaskPriority(3, momentum=0.5)
+    restored.load_state_dict(state)
+    np.testing.assert_allclose(restored.kpi_average.numpy(), dtp_reference()[1][-1], rtol=1e-6)
+    assert float(restored.initialized) == 1.0
+
+
+def test_dynamic_task_priority_keras_weights_non_trainable():
+    import multiloss.keras as mlk
+
+    p = mlk.DynamicTaskPriority(3)
+    assert p.trainable_weights == []
+    assert sorted(w.name for w in p.non_trainable_weights) == ["initialized", "kpi_average"]
+
+
+@pytest.mark.cross_framework
+def test_dynamic_task_priority_tf_module_in_tf_function():
+    import tensorflow as tf
+
+    import multiloss.tensorflow as mltf
+
+    p = mltf.DynamicTaskPriority(3, gamma=2.0, momentum=0.3)
+    assert p.trainable_variables == () and len(p.variables) == 2
+    assert not any(v.trainable for v in p.variables)
+    step = tf.function(lambda losses, kpis: p(losses, kpis))
+    outputs, averages = dtp_reference(momentum=0.3, gamma=2.0)
+    for (losses, kpis), want, average in zip(DTP_CALLS, outputs, averages, strict=True):
+        np.testing.assert_allclose(step(tf.constant(losses), tf.constant(kpis)).numpy(), want, rtol=1e-5)
+        np.testing.assert_allclose(p.kpi_average.numpy(), average, rtol=1e-5)
+
+
+@pytest.mark.cross_framework
+def test_dynamic_task_priority_jax_apply_is_pure_and_jits():
+    import jax
+
+    import multiloss.jax as mlj
+
+    p = mlj.DynamicTaskPriority(3, momentum=0.5)
+    initial = p.init()
+    jitted = jax.jit(p.apply)
+    outputs, averages = dtp_reference()
+    state = initial
+    for (losses, kpis), want, average in zip(DTP_CALLS, outputs, averages, strict=True):
+        before = {k: np.asarray(v) for k, v in state.items()}
+        eager_out, eager_state = p.apply(state, losses, kpis)
+        out, new_state = jitted(state, losses, kpis)
+        for k, v in state.items():  # the input state is left as it was
+            np.testing.assert_array_equal(np.asarray(v), before[k])
+        again, _ = p.apply(state, losses, kpis)  # same inputs, same result
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(eager_out))
+        np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(eager_out), want, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(new_state["kpi_average"]), average, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(eager_state["kpi_average"]), average, rtol=1e-5)
+        state = new_state
+    np.testing.assert_array_equal(np.asarray(initial["kpi_average"]), 0.0)
