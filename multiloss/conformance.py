@@ -129,6 +129,7 @@ class Case:
     value: np.ndarray
     grads: dict[str, np.ndarray]
     tolerance: dict[str, dict[str, float]]
+    output: int | None = None  # for a loss returning a tuple: the element compared
 
     @property
     def id(self) -> str:
@@ -148,6 +149,7 @@ class Case:
             value=decode_array(data["expected"]["value"]),
             grads={k: decode_array(v) for k, v in data["expected"]["grads"].items()},
             tolerance=data["tolerance"],
+            output=data.get("output"),
         )
 
 
@@ -259,6 +261,10 @@ def _call(adapter: str, case: Case, spec: Any) -> tuple[np.ndarray, list[np.ndar
     wrt = [spec.tensors.index(name) for name in case.wrt]
     dtype = None if case.dtype == "float32" else case.dtype
     params = with_core_reduction(spec, case.params)
+    if case.output is not None:
+        return frameworks.value_and_grad(
+            adapter, lambda *t: fn(*t, **params)[case.output], args, wrt, dtype=dtype
+        )
     return frameworks.value_and_grad(adapter, lambda *t: fn(*t, **params), args, wrt, dtype=dtype)
 
 

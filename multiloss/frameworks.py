@@ -145,6 +145,8 @@ def value_and_grad(
         value = fn(*tensors)
         total = tf.reduce_sum(tf.cast(value, tf.float32))
     grads = tape.gradient(total, [tensors[i] for i in wrt])
+    # a gather (embedding lookup) gives tf.IndexedSlices: densify
+    grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     return _as_f64(value), as_grads(grads)
 
 

@@ -102,6 +102,7 @@ def case(
     grad_tol: dict[str, float] | None = None,
     expected_value: Any = None,
     note: str = "",
+    output: int | None = None,
 ) -> dict:
     """One reference case, ready to be written as JSON.
 
@@ -110,6 +111,8 @@ def case(
     adapters receive them in it). ``wrt`` names the inputs whose gradients are
     compared (default: the first floating input). ``expected_value`` pins a published
     value (e.g. a seed row of API.md); the reference must reproduce it within ``tol``.
+    ``output`` selects one element of a tuple-returning function (the reference returns
+    that element only); the key is written only when given.
     """
     inputs = {k: round_to(np.asarray(v), dtype) for k, v in inputs.items()}
     if wrt is None:
@@ -123,7 +126,9 @@ def case(
         if not np.allclose(value, published, rtol=tol["rtol"], atol=tol["atol"]):
             raise AssertionError(f"{name}: reference {value} differs from published {published}")
         value = published
+    extra = {} if output is None else {"output": output}
     return {
+        **extra,
         "name": name,
         "source": source,
         "note": note,

@@ -14,6 +14,7 @@ from multiloss.core import (  # noqa: F401
     multitask,
     poly,
     regression,
+    sampled,
     smoothing,
 )
 from multiloss.core.registry import (

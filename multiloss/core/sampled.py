@@ -1,0 +1,468 @@
+r"""Sampled losses for very large vocabularies: sampled softmax and NCE, with the
+log-uniform (Zipfian) candidate sampler, matching TensorFlow's ``tf.nn`` versions.
+
+One set of ``num_sampled`` candidate classes is drawn per batch; the logits of the
+true and sampled classes have :math:`\log Q` (the log expected count of the class in
+the sample) subtracted, sampled classes equal to a true label of the row ("accidental
+hits") can be masked out, and the samples carry no gradient. Given the same
+``sampled_values=(candidates, true_expected_count, sampled_expected_count)`` the
+per-example results (and gradients) equal ``tf.nn.sampled_softmax_loss`` and
+``tf.nn.nce_loss``; without it the candidates come from
+:func:`log_uniform_candidate_sampler` with ``unique=True``, as in TensorFlow.
+
+Randomness uses the framework's own generator with ``seed`` (an int, or ``None``
+for the global generator of TensorFlow or torch; JAX has none). An int seed always gives the same samples: under
+``jax.jit`` (or ``tf.function``) a fixed int seed gives fixed candidates at every
+step, so pass ``sampled_values`` drawn outside the jitted function, or a fresh seed per
+step (JAX cannot draw from a global generator inside ``jit``).
+
+Unlike TensorFlow's rejection sampler (``unique=True`` cannot be XLA-compiled,
+tensorflow#32240) the sampler here compiles under ``jax.jit`` and
+``tf.function(jit_compile=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from multiloss.core.checks import static_shape
+from multiloss.core.common import as_float, compute_dtype
+from multiloss.core.registry import register
+
+#: Added (as a replacement value) to the sampled logits of accidental hits. TensorFlow
+#: adds -FLOAT_MAX; a finite value far below any logit gives the same (zero)
+#: probability and keeps every gradient finite.
+_MASKED_LOGIT = -1e30
+
+
+def _static_int(ops: Any, name: str, value: Any, *, low: int = 1) -> int:
+    """A Python int from an int or a concrete integer scalar tensor, checked ``>= low``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an int, got {name}={value!r}")
+    if isinstance(value, (int, np.integer)):
+        result = int(value)
+    else:
+        if isinstance(value, float) or not hasattr(value, "dtype"):
+            raise ValueError(f"{name} must be an int, got {name}={value!r}")
+        array = ops.eager_value(value)
+        if array is None:
+            raise ValueError(
+                f"{name} must be a Python int or a concrete (not traced) integer scalar; "
+                f"got a traced tensor"
+            )
+        array = np.asarray(array)
+        if array.shape != () or array.dtype.kind not in "iu":
+            raise ValueError(
+                f"{name} must be an integer scalar, got dtype {array.dtype} shape {array.shape}"
+            )
+        result = int(array)
+    if result < low:
+        raise ValueError(f"{name} must be >= {low}, got {name}={result}")
+    return result
+
+
+def _static_bool(ops: Any, name: str, value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if hasattr(value, "dtype"):
+        array = ops.eager_value(value)
+        if array is not None and np.asarray(array).shape == () and np.asarray(array).dtype == bool:
+            return bool(array)
+    raise ValueError(f"{name} must be a Python bool, got {name}={value!r}")
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"seed must be an int or None, got seed={seed!r}")
+
+
+def _check_int_tensor(ops: Any, name: str, x: Any) -> Any:
+    x = ops.convert_to_tensor(x)
+    dtype = ops.dtype(x)
+    if not (dtype.startswith("int") or dtype.startswith("uint")):
+        raise ValueError(f"{name} must hold integer class ids, got dtype {dtype}")
+    return x
+
+
+def _log_uniform_probability(ops: Any, classes: Any, range_max: int) -> Any:
+    """P(k) = (log(k + 2) - log(k + 1)) / log(range_max + 1), in float32."""
+    k = ops.cast(classes, "float32")
+    return (ops.log(k + 2.0) - ops.log(k + 1.0)) / math.log(range_max + 1.0)
+
+
+def _uniform(ops: Any, size: int, seed: int | None) -> Any:
+    """``size`` float32 draws from U[0, 1) in the facade's framework.
+
+    Keras' backend random ops convert int seeds with the *configured* Keras backend,
+    so the framework's own generator is used directly: an int seed gives a fixed draw
+    (stateless in TensorFlow and JAX, a fresh ``torch.Generator`` in torch); ``None``
+    uses TensorFlow's and torch's global generators, and in JAX (which has none) a seed
+    drawn by NumPy at call time (fixed once traced: pass a seed or ``sampled_values``).
+    """
+    if ops.name == "jax":
+        import jax
+
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        return jax.random.uniform(jax.random.PRNGKey(seed), (size,), dtype="float32")
+    if ops.name == "tensorflow":
+        import tensorflow as tf
+
+        if seed is None:
+            return tf.random.uniform((size,), dtype=tf.float32)
+        return tf.random.stateless_uniform((size,), seed=[seed, 0], dtype=tf.float32, alg="philox")
+    import torch
+
+    generator = None
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+    return ops.convert_to_tensor(torch.rand((size,), generator=generator, dtype=torch.float32))
+
+
+@register(kind="transform", class_name=None, integer_args=("true_classes",))
+def log_uniform_candidate_sampler(
+    ops, true_classes, num_true, num_sampled, unique, range_max, *, seed=None
+):
+    r"""Sample classes from the log-uniform (Zipfian) distribution over ``[0, range_max)``.
+
+    .. math::
+
+        P(k) = \frac{\log(k + 2) - \log(k + 1)}{\log(\mathrm{range\_max} + 1)}
+
+    (class ids ordered by decreasing frequency). The expected count of a class in the
+    sample is :math:`S \cdot P(k)` for ``unique=False`` (``S = num_sampled`` draws with
+    replacement) and :math:`1 - (1 - P(k))^{T}` for ``unique=True``, where :math:`T` is
+    the number of draws with replacement needed to collect ``S`` distinct classes
+    (TensorFlow's formula, ``-expm1(T * log1p(-P(k)))``; :math:`S \cdot P(k)` when
+    :math:`T = S`).
+
+    Reference: Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
+    Translation*, https://arxiv.org/abs/1412.2007 (sampled softmax with this proposal
+    distribution).
+
+    How it relates to ``tf.random.log_uniform_candidate_sampler``: ``unique=False``
+    draws ``S`` classes with replacement by inverting the CDF
+    (:math:`k = \lfloor (\mathrm{range\_max} + 1)^U \rfloor - 1`, as TensorFlow does) and
+    its expected counts are exactly TensorFlow's. TensorFlow's ``unique=True`` is a
+    rejection sampler (draw with replacement until ``S`` distinct classes appear) that
+    XLA cannot compile (tensorflow#32240). Here the distinct classes are drawn without
+    replacement by the Gumbel-top-k trick on :math:`\log P` over all ``range_max``
+    classes, which gives exactly the distribution of TensorFlow's sequence of first
+    appearances; the number of tries :math:`T` TensorFlow would have needed is then
+    drawn from its exact conditional law, :math:`T = S + \sum_{i=1}^{S-1} G_i`, with
+    independent geometric :math:`G_i` (repeats before the next new class) of repeat
+    probability :math:`F_i = \sum_{j \le i} P(c_j)`. So candidates and expected counts
+    have the same joint distribution as TensorFlow's (not the same numbers for a given
+    seed), with fixed shapes that jit under ``jax.jit`` and
+    ``tf.function(jit_compile=True)``. ``unique=True`` costs O(range_max) work and
+    memory per call (fine up to a few million classes); ``unique=False`` costs
+    O(num_sampled).
+
+    Args:
+        true_classes: integer class ids ``[batch, num_true]`` (only used for their
+            expected counts).
+        num_true: the number of true classes per row (an int).
+        num_sampled: ``S``, the number of classes to draw (an int; at most
+            ``range_max`` when ``unique``).
+        unique: whether the sampled classes are distinct (a bool).
+        range_max: the number of classes (an int).
+        seed: an int for a reproducible draw, or ``None`` (TensorFlow's and torch's
+            global generators; in JAX a seed drawn at call time, fixed once traced:
+            under ``jax.jit`` pass a fresh int per step or ``sampled_values``).
+
+    Returns:
+        ``(sampled_candidates, true_expected_count, sampled_expected_count)``:
+        int64 (int32 on JAX without x64) class ids ``[num_sampled]``, float32
+        ``[batch, num_true]`` and float32 ``[num_sampled]``.
+
+    Same numbers (in distribution) as ``tf.random.log_uniform_candidate_sampler(
+    true_classes, num_true, num_sampled, unique, range_max, seed=seed)``.
+    """
+    num_true = _static_int(ops, "num_true", num_true)
+    num_sampled = _static_int(ops, "num_sampled", num_sampled)
+    range_max = _static_int(ops, "range_max", range_max)
+    unique = _static_bool(ops, "unique", unique)
+    _check_seed(seed)
+    true_classes = _check_int_tensor(ops, "true_classes", true_classes)
+    shape = static_shape(true_classes)
+    if len(shape) != 2 or (shape[1] is not None and shape[1] != num_true):
+        raise ValueError(
+            f"true_classes must have shape [batch, num_true={num_true}], got shape {shape}"
+        )
+    if unique and num_sampled > range_max:
+        raise ValueError(
+            f"num_sampled must be <= range_max when unique=True, got num_sampled="
+            f"{num_sampled}, range_max={range_max}"
+        )
+    seed = None if seed is None else int(seed)
+    id_dtype = "int32" if ops.name == "jax" and ops.dtype(true_classes) != "int64" else "int64"
+    if unique:
+        uniform = _uniform(ops, range_max + max(num_sampled - 1, 1), seed)
+        tiny = 1e-30
+        u_gumbel = ops.clip(uniform[:range_max], tiny, 1.0)
+        gumbel = -ops.log(-ops.log(u_gumbel) + tiny)
+        log_p = ops.log(_log_uniform_probability(ops, ops.arange(range_max), range_max))
+        _, indices = ops.top_k(log_p + gumbel, num_sampled)
+        candidates = ops.cast(indices, id_dtype)
+        p_sampled = _log_uniform_probability(ops, candidates, range_max)
+        if num_sampled > 1:
+            # repeats before the (i+1)-th new class: Geometric with repeat prob F_i.
+            repeat = ops.minimum(ops.cumsum(p_sampled)[: num_sampled - 1], 1.0 - 1e-7)
+            u_geom = ops.clip(uniform[range_max:], tiny, 1.0)
+            repeats = ops.floor(ops.log(u_geom) / ops.log(repeat))
+            num_tries = float(num_sampled) + ops.sum(repeats)
+        else:
+            num_tries = ops.convert_to_tensor(float(num_sampled), dtype="float32")
+
+        def expected(p):
+            exact = -ops.expm1(num_tries * ops.log1p(-p))
+            return ops.where(ops.equal(num_tries, float(num_sampled)), p * num_sampled, exact)
+
+    else:
+        uniform = _uniform(ops, num_sampled, seed)
+        # Inverse CDF: P(value < k) = log(k + 1) / log(range_max + 1).
+        value = ops.floor(ops.exp(uniform * math.log(range_max + 1.0))) - 1.0
+        value = ops.clip(value, 0.0, float(range_max - 1))
+        candidates = ops.cast(value, id_dtype)
+
+        def expected(p):
+            return p * num_sampled
+
+    true_expected = expected(_log_uniform_probability(ops, true_classes, range_max))
+    sampled_expected = expected(_log_uniform_probability(ops, candidates, range_max))
+    return (
+        ops.stop_gradient(candidates),
+        ops.stop_gradient(true_expected),
+        ops.stop_gradient(sampled_expected),
+    )
+
+
+def _sampled_logits(
+    ops, name, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+    sampled_values, remove_accidental_hits, seed,
+):
+    """TF's ``_compute_sampled_logits``: ``(logits [B, T + S], labels [B, T + S], dtypes)``."""
+    num_sampled = _static_int(ops, "num_sampled", num_sampled)
+    num_classes = _static_int(ops, "num_classes", num_classes)
+    num_true = _static_int(ops, "num_true", num_true)
+    if not isinstance(remove_accidental_hits, (bool, np.bool_)):
+        raise ValueError(
+            f"remove_accidental_hits must be a bool, got {remove_accidental_hits!r}"
+        )
+    _check_seed(seed)
+    weights = ops.convert_to_tensor(weights)
+    inputs = ops.convert_to_tensor(inputs)
+    biases = ops.convert_to_tensor(biases)
+    labels = _check_int_tensor(ops, "labels", labels)
+    w_shape, b_shape = static_shape(weights), static_shape(biases)
+    l_shape, x_shape = static_shape(labels), static_shape(inputs)
+    if len(w_shape) != 2:
+        raise ValueError(f"{name}: weights must have shape [num_classes, dim], got shape {w_shape}")
+    if len(b_shape) != 1:
+        raise ValueError(f"{name}: biases must have shape [num_classes], got shape {b_shape}")
+    if len(x_shape) != 2:
+        raise ValueError(f"{name}: inputs must have shape [batch, dim], got shape {x_shape}")
+    if None not in (w_shape[0], b_shape[0]) and w_shape[0] != b_shape[0]:
+        raise ValueError(
+            f"{name}: weights {w_shape} and biases {b_shape} must have the same number of classes"
+        )
+    if None not in (w_shape[1], x_shape[1]) and w_shape[1] != x_shape[1]:
+        raise ValueError(
+            f"{name}: weights {w_shape} and inputs {x_shape} must have the same dim"
+        )
+    if w_shape[0] is not None and w_shape[0] < num_classes:
+        raise ValueError(
+            f"{name}: weights has {w_shape[0]} rows, fewer than num_classes={num_classes}"
+        )
+    if len(l_shape) == 1 and num_true == 1:
+        labels = ops.expand_dims(labels, -1)
+        l_shape = l_shape + (1,)
+    if len(l_shape) != 2 or (l_shape[1] is not None and l_shape[1] != num_true):
+        raise ValueError(
+            f"{name}: labels must have shape [batch, num_true={num_true}], got shape {l_shape}"
+        )
+    if None not in (l_shape[0], x_shape[0]) and l_shape[0] != x_shape[0]:
+        raise ValueError(
+            f"{name}: labels {l_shape} and inputs {x_shape} must have the same batch size"
+        )
+
+    dtype, out_dtype = compute_dtype(ops, inputs)
+    weights = as_float(ops, weights, dtype)
+    biases = as_float(ops, biases, dtype)
+    inputs = as_float(ops, inputs, dtype)
+
+    if sampled_values is None:
+        sampled_values = log_uniform_candidate_sampler(
+            ops, labels, num_true, num_sampled, True, num_classes, seed=seed
+        )
+    if not isinstance(sampled_values, (tuple, list)) or len(sampled_values) != 3:
+        raise ValueError(
+            f"{name}: sampled_values must be a tuple (sampled_candidates, "
+            f"true_expected_count, sampled_expected_count), got {type(sampled_values).__name__}"
+        )
+    sampled, true_expected, sampled_expected = sampled_values
+    sampled = _check_int_tensor(ops, "sampled_values[0] (sampled_candidates)", sampled)
+    s_shape = static_shape(sampled)
+    if s_shape != (num_sampled,) and not (len(s_shape) == 1 and s_shape[0] is None):
+        raise ValueError(
+            f"{name}: sampled_candidates must have shape [num_sampled={num_sampled}], "
+            f"got shape {s_shape}"
+        )
+    true_expected = ops.convert_to_tensor(true_expected)
+    sampled_expected = ops.convert_to_tensor(sampled_expected)
+    te_shape, se_shape = static_shape(true_expected), static_shape(sampled_expected)
+    if len(te_shape) != 2 or (te_shape[1] is not None and te_shape[1] != num_true):
+        raise ValueError(
+            f"{name}: true_expected_count must have shape [batch, num_true={num_true}], "
+            f"got shape {te_shape}"
+        )
+    if len(se_shape) != 1 or (se_shape[0] is not None and se_shape[0] != num_sampled):
+        raise ValueError(
+            f"{name}: sampled_expected_count must have shape [num_sampled={num_sampled}], "
+            f"got shape {se_shape}"
+        )
+    sampled = ops.stop_gradient(sampled)
+    true_expected = ops.stop_gradient(as_float(ops, true_expected, dtype))
+    sampled_expected = ops.stop_gradient(as_float(ops, sampled_expected, dtype))
+
+    # True logits: <inputs_b, w_{l_bt}> + b_{l_bt}.
+    true_w = ops.take(weights, labels, axis=0)  # [B, T, D]
+    true_b = ops.take(biases, labels, axis=0)  # [B, T]
+    true_logits = ops.sum(ops.expand_dims(inputs, 1) * true_w, axis=-1) + true_b
+    # Sampled logits: one candidate set for the whole batch.
+    sampled_w = ops.take(weights, sampled, axis=0)  # [S, D]
+    sampled_b = ops.take(biases, sampled, axis=0)  # [S]
+    sampled_logits = ops.matmul(inputs, ops.transpose(sampled_w)) + sampled_b
+    true_logits = true_logits - ops.log(true_expected)
+    sampled_logits = sampled_logits - ops.log(sampled_expected)
+    if remove_accidental_hits:
+        hits = ops.any(
+            ops.equal(
+                ops.expand_dims(labels, -1),
+                ops.reshape(ops.cast(sampled, ops.dtype(labels)), (1, 1, -1)),
+            ),
+            axis=1,
+        )  # [B, S]
+        sampled_logits = ops.where(
+            hits, ops.full_like(sampled_logits, _MASKED_LOGIT), sampled_logits
+        )
+    logits = ops.concatenate([true_logits, sampled_logits], axis=1)
+    targets = ops.concatenate(
+        [ops.ones_like(true_logits) / float(num_true), ops.zeros_like(sampled_logits)], axis=1
+    )
+    return logits, targets, out_dtype
+
+
+@register(kind="per_row", class_name=None, integer_args=("labels", "num_sampled", "num_classes"))
+def sampled_softmax_loss(
+    ops, weights, biases, labels, inputs, num_sampled, num_classes, *,
+    num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
+):
+    r"""Sampled softmax: the softmax cross-entropy over the true and sampled classes only.
+
+    .. math::
+
+        z_c = x^\top w_c + b_c - \log Q(c), \qquad
+        \ell = -\sum_{t=1}^{T} \frac{1}{T}
+            \log \frac{e^{z_{y_t}}}{\sum_{t'} e^{z_{y_{t'}}} + \sum_{s=1}^{S} e^{z_{c_s}}}
+
+    for one example :math:`x` with true classes :math:`y_1..y_T` and the batch's sampled
+    classes :math:`c_1..c_S`, :math:`Q(c)` the expected count of :math:`c` in the sample
+    (``sampled_values``); sampled classes that are true classes of the row are masked
+    out when ``remove_accidental_hits``. An unbiased-in-the-limit estimate of the full
+    softmax cross-entropy over ``num_classes`` classes, for training only.
+
+    Reference: Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
+    Translation*, 2015, https://arxiv.org/abs/1412.2007.
+
+    One difference from TensorFlow: a class listed twice among the candidates (possible
+    with ``unique=False`` samples) is masked at every position here; TensorFlow's
+    ``compute_accidental_hits`` masks only one of them.
+
+    Args:
+        weights: class embeddings ``[num_classes, dim]``.
+        biases: class biases ``[num_classes]``.
+        labels: integer true classes ``[batch, num_true]`` (``[batch]`` when
+            ``num_true=1``).
+        inputs: the activations ``[batch, dim]``.
+        num_sampled: ``S``, the number of sampled classes per batch (an int).
+        num_classes: the number of classes (an int).
+        num_true: ``T``, true classes per example; each gets target weight 1/T.
+        sampled_values: ``(sampled_candidates [S], true_expected_count [batch, T],
+            sampled_expected_count [S])``; ``None`` draws them with
+            :func:`log_uniform_candidate_sampler` (``unique=True``). Carries no gradient.
+        remove_accidental_hits: mask sampled classes equal to a true class of the row.
+        seed: int or ``None``, for the sampler (ignored with ``sampled_values``).
+
+    Returns:
+        The per-example loss ``[batch]`` in the dtype of ``inputs`` (half precision
+        computed in float32).
+
+    Same numbers as ``tf.nn.sampled_softmax_loss(weights, biases, labels, inputs,
+    num_sampled, num_classes, num_true=num_true, sampled_values=sampled_values,
+    remove_accidental_hits=remove_accidental_hits, seed=seed)``.
+    """
+    logits, targets, out_dtype = _sampled_logits(
+        ops, "sampled_softmax_loss", weights, biases, labels, inputs, num_sampled,
+        num_classes, num_true, sampled_values, remove_accidental_hits, seed,
+    )
+    loss = -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+    return loss if ops.dtype(loss) == out_dtype else ops.cast(loss, out_dtype)
+
+
+@register(kind="per_row", class_name=None, integer_args=("labels", "num_sampled", "num_classes"))
+def nce_loss(
+    ops, weights, biases, labels, inputs, num_sampled, num_classes, *,
+    num_true=1, sampled_values=None, remove_accidental_hits=False, seed=None,
+):
+    r"""Noise-contrastive estimation: logistic regression of true against sampled classes.
+
+    .. math::
+
+        z_c = x^\top w_c + b_c - \log Q(c), \qquad
+        \ell = \sum_{t=1}^{T} \mathrm{BCE}\!\left(\tfrac{1}{T}, z_{y_t}\right)
+             + \sum_{s=1}^{S} \mathrm{BCE}(0, z_{c_s}),
+
+    with :math:`\mathrm{BCE}(y, z) = -y \log\sigma(z) - (1 - y)\log(1 - \sigma(z))`,
+    true classes :math:`y_t`, the batch's sampled classes :math:`c_s` and :math:`Q(c)`
+    their expected counts (``sampled_values``); accidental hits are masked out when
+    ``remove_accidental_hits`` (off by default, as in TensorFlow; a candidate listed
+    twice is masked at every position, TensorFlow masks one of them).
+
+    References: Gutmann & Hyvärinen, *Noise-contrastive estimation*, 2010; Mnih & Teh,
+    *A fast and simple algorithm for training neural probabilistic language models*,
+    2012, https://arxiv.org/abs/1206.6426.
+
+    Args:
+        weights: class embeddings ``[num_classes, dim]``.
+        biases: class biases ``[num_classes]``.
+        labels: integer true classes ``[batch, num_true]`` (``[batch]`` when
+            ``num_true=1``).
+        inputs: the activations ``[batch, dim]``.
+        num_sampled: ``S``, the number of sampled classes per batch (an int).
+        num_classes: the number of classes (an int).
+        num_true: ``T``, true classes per example; each gets target 1/T.
+        sampled_values: ``(sampled_candidates [S], true_expected_count [batch, T],
+            sampled_expected_count [S])``; ``None`` draws them with
+            :func:`log_uniform_candidate_sampler` (``unique=True``). Carries no gradient.
+        remove_accidental_hits: mask sampled classes equal to a true class of the row.
+        seed: int or ``None``, for the sampler (ignored with ``sampled_values``).
+
+    Returns:
+        The per-example loss ``[batch]`` (the sum over the ``T + S`` logistic terms)
+        in the dtype of ``inputs`` (half precision computed in float32).
+
+    Same numbers as ``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled,
+    num_classes, num_true=num_true, sampled_values=sampled_values,
+    remove_accidental_hits=remove_accidental_hits, seed=seed)``.
+    """
+    logits, targets, out_dtype = _sampled_logits(
+        ops, "nce_loss", weights, biases, labels, inputs, num_sampled,
+        num_classes, num_true, sampled_values, remove_accidental_hits, seed,
+    )
+    terms = ops.binary_crossentropy(targets, logits, from_logits=True)
+    loss = ops.sum(terms, axis=-1)
+    return loss if ops.dtype(loss) == out_dtype else ops.cast(loss, out_dtype)
