@@ -35,7 +35,9 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session
 def cross_framework(session: nox.Session) -> None:
     """torch, jax and tensorflow side by side in one process, and the doctests."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    # jax by default: the tensorflow and torch adapters must not depend on Keras'
+    # global backend (its dtype rules follow it), so test them under another one.
+    backend = os.environ.get("KERAS_BACKEND", "jax")
     _pytest(session, backend, "-m", "cross_framework", "-p", "no:cacheprovider")
     session.run(
         sys.executable, "-m", "pytest", "--doctest-modules", "multiloss/core",

@@ -18,6 +18,7 @@ The backend modules are private Keras API: the tested Keras range is pinned in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -183,6 +184,31 @@ class Ops:
                 return None
             return x.numpy()
         return np.asarray(x)
+
+
+@contextlib.contextmanager
+def tensorflow_dtype_rules():
+    """Keras' dtype promotion as under ``KERAS_BACKEND=tensorflow``, for the TF facade.
+
+    Keras decides at import, from the global backend, whether its promotion rules keep
+    64-bit types (``keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE``): under a jax
+    or torch global backend they fold float64 and int64 to 32 bits, which made Keras'
+    TensorFlow ops mix float32 and float64 tensors (a TF error) on float64 inputs. The
+    TensorFlow adapter runs inside this scope, which restores TensorFlow's own rules
+    and puts the previous ones back after the call (a no-op under a TF global backend).
+    """
+    from keras.src.backend.common import dtypes
+
+    table = dtypes.BIT64_TO_BIT32_DTYPE
+    saved = {k: table[k] for k in ("float64", "int64") if table.get(k) != k}
+    if not saved:
+        yield
+        return
+    table.update({k: k for k in saved})
+    try:
+        yield
+    finally:
+        table.update(saved)
 
 
 @functools.cache
