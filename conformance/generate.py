@@ -57,8 +57,8 @@ def check_signature(loss: str, cases: list[dict]) -> None:
     if spec is None:
         return
     for c in cases:
-        if sorted(c["inputs"]) != sorted(spec.tensors):
-            raise ValueError(f"{loss}/{c['name']}: inputs {sorted(c['inputs'])}, loss takes {spec.tensors}")
+        if sorted(c["inputs"]) != sorted(spec.arguments):
+            raise ValueError(f"{loss}/{c['name']}: inputs {sorted(c['inputs'])}, loss takes {spec.arguments}")
         unknown = sorted(set(c["params"]) - set(spec.params))
         if unknown:
             raise ValueError(f"{loss}/{c['name']}: unknown parameters {unknown}")

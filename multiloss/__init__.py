@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from multiloss.core.checks import set_label_check
 from multiloss.core.registry import registry as _registry
 
 
@@ -30,4 +31,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'multiloss' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "available_losses", "compare"]
+__all__ = ["__version__", "available_losses", "compare", "set_label_check"]

@@ -9,7 +9,8 @@ the adapter was imported. Nothing here knows any particular loss.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from multiloss import core
 from multiloss.core.registry import LossSpec, StatefulSpec
@@ -50,13 +51,13 @@ def make_function(
         def call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
             return inner_call(spec, args, {**defaults, **kwargs})
 
-    if order == spec.tensors:
+    if order == spec.arguments:
 
         def function(*args: Any, **kwargs: Any) -> Any:
             return call(spec, args, kwargs)
 
     else:
-        positions = tuple(order.index(name) for name in spec.tensors)
+        positions = tuple(order.index(name) for name in spec.arguments)
         n = len(order)
 
         def function(*args: Any, **kwargs: Any) -> Any:
@@ -64,7 +65,7 @@ def make_function(
                 args = tuple(args[i] for i in positions)
             elif args or any(name in kwargs for name in order):
                 bound = signature.bind(*args, **kwargs).arguments
-                args = tuple(bound.pop(name) for name in spec.tensors)
+                args = tuple(bound.pop(name) for name in spec.arguments)
                 kwargs = bound
             return call(spec, args, kwargs)
 
@@ -142,7 +143,7 @@ class Namespace:
         self._cache: dict[tuple[str, Callable], Any] = {}
 
     def _order(self, spec: LossSpec) -> tuple[str, ...]:
-        return spec.keras_order if self.keras_order else spec.tensors
+        return spec.keras_order if self.keras_order else spec.arguments
 
     def function(self, name: str) -> Callable:
         spec = core.get_spec(name)

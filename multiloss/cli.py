@@ -181,8 +181,8 @@ def compare(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if all(k.startswith("arr_") for k in arrays) and len(arrays) == len(spec.tensors):
         arrays = {name: arrays[f"arr_{i}"] for i, name in enumerate(spec.tensors)}  # np.savez(f, a, b)
-    unknown = sorted(set(arrays) - set(spec.tensors) - set(spec.params))
-    missing = [k for k in spec.tensors if k not in arrays]
+    unknown = sorted(set(arrays) - set(spec.arguments) - set(spec.params))
+    missing = [k for k in spec.arguments if k not in arrays and k not in params]
     if unknown or missing:
         print(
             f"multiloss compare: {args.file} must hold arrays named {list(spec.tensors)} "
@@ -191,7 +191,9 @@ def compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    params = {**{k: v for k, v in arrays.items() if k in spec.params}, **params}
+    # static arguments (num_sampled, ...) and parameters stored as 0-d arrays: Python values
+    params = {**{k: v.item() if k in spec.static else v for k, v in arrays.items()
+                 if k in spec.params or k in spec.static}, **params}
     tensors = {k: arrays[k] for k in spec.tensors}
     try:
         result = run_compare(

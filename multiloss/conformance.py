@@ -260,7 +260,9 @@ def _call(adapter: str, case: Case, spec: Any) -> tuple[np.ndarray, list[np.ndar
     args = [case.inputs[name] for name in spec.tensors]
     wrt = [spec.tensors.index(name) for name in case.wrt]
     dtype = None if case.dtype == "float32" else case.dtype
-    params = with_core_reduction(spec, case.params)
+    # static arguments (num_sampled, ...) are Python values, passed by name
+    static = {name: np.asarray(case.inputs[name]).item() for name in spec.static}
+    params = {**static, **with_core_reduction(spec, case.params)}
     if case.output is not None:
         return frameworks.value_and_grad(
             adapter, lambda *t: fn(*t, **params)[case.output], args, wrt, dtype=dtype

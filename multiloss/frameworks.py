@@ -182,9 +182,9 @@ def adapter_function(adapter: str, loss_name: str) -> Callable[..., Any]:
     spec = get_spec(loss_name)
     module = importlib.import_module(f"multiloss.{adapter}")
     function = getattr(module, loss_name)
-    if adapter != "keras" or spec.keras_order == spec.tensors:
+    if adapter != "keras" or spec.keras_order == spec.arguments:
         return function
-    order = [spec.tensors.index(name) for name in spec.keras_order]
+    order = [spec.arguments.index(name) for name in spec.keras_order]
 
     def core_order(*tensors: Any, **params: Any) -> Any:
         return function(*(tensors[i] for i in order), **params)

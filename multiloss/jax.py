@@ -22,7 +22,7 @@ _OPS = get_ops("jax")
 
 
 def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    return spec.fn(_OPS, *args, **kwargs)
+    return _OPS.run(spec.fn, args, kwargs)
 
 
 def _make_stateful(spec: StatefulSpec) -> type:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import keras
 import numpy as np
-from keras.src.losses.loss import reduce_weighted_values
 
 from multiloss._adapter import (
     Namespace,
@@ -23,15 +21,18 @@ from multiloss._adapter import (
     run_step,
     stateful_init_signature,
 )
-from multiloss.core.ops import keras_backend_ops
+from multiloss.core.ops import import_keras, keras_backend_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
+
+keras = import_keras()
+from multiloss.core.ops.keras_loss import get_keras_mask, reduce_weighted_values  # noqa: E402
 
 _OPS = keras_backend_ops()
 _PACKAGE = "multiloss"
 
 
 def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    return spec.fn(_OPS, *args, **kwargs)
+    return _OPS.run(spec.fn, args, kwargs)
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,7 +76,7 @@ class MultilossLoss(keras.losses.Loss):
         self.params.pop("reduction", None)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        in_mask = keras.src.backend.get_keras_mask(y_pred)
+        in_mask = get_keras_mask(y_pred)
         with keras.name_scope(self.name):
             y_pred = keras.ops.convert_to_tensor(y_pred, dtype=self.dtype)
             y_true = keras.ops.convert_to_tensor(y_true)

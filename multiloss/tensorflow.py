@@ -14,15 +14,14 @@ from typing import Any
 import tensorflow as tf
 
 from multiloss._adapter import Namespace, run_step, stateful_init_signature
-from multiloss.core.ops import get_ops, tensorflow_dtype_rules
+from multiloss.core.ops import get_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
 _OPS = get_ops("tensorflow")
 
 
 def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    with tensorflow_dtype_rules():
-        return spec.fn(_OPS, *args, **kwargs)
+    return _OPS.run(spec.fn, args, kwargs)
 
 
 def _make_stateful_module(spec: StatefulSpec) -> type:
@@ -38,7 +37,7 @@ def _make_stateful_module(spec: StatefulSpec) -> type:
 
     def __call__(self, *inputs: Any) -> Any:
         state = {var.name: getattr(self, var.name) for var in spec.state}
-        with tensorflow_dtype_rules():
+        with _OPS.scope_of(tuple(state.values())):
             output, updates = run_step(spec, _OPS, state, inputs, self.config)
         for name, value in updates.items():
             getattr(self, name).assign(value)

@@ -23,29 +23,10 @@ from multiloss.core.ops import get_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
 _OPS = get_ops("torch")
-from keras.src.backend.torch import core as _keras_torch_core  # noqa: E402
-
-
-def _device_of(args: tuple) -> torch.device | None:
-    for arg in args:
-        if isinstance(arg, torch.Tensor):
-            return arg.device
-    return None
-
-
-def _on_device_of(tensors: tuple, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` with Keras' torch device pinned to that of ``tensors``."""
-    device = _device_of(tensors)
-    if device is None or str(device) == str(_keras_torch_core.get_device()):
-        return fn(*args, **kwargs)
-    # Keras' torch backend moves every tensor to its own default device; pin it to
-    # the input's device so the result (and the work) stays where the user put it.
-    with _keras_torch_core.device_scope(str(device)):
-        return fn(*args, **kwargs)
 
 
 def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    return _on_device_of(args, spec.fn, _OPS, *args, **kwargs)
+    return _OPS.run(spec.fn, args, kwargs)
 
 
 def _make_module(spec: LossSpec, function: Any) -> type:
@@ -70,7 +51,7 @@ def _make_module(spec: LossSpec, function: Any) -> type:
             "forward": forward,
             "extra_repr": extra_repr,
             "__doc__": f"``nn.Module`` form of :func:`multiloss.torch.{spec.name}`; "
-            f"``forward({', '.join(spec.tensors)})``.\n\n{spec.doc}",
+            f"``forward({', '.join(spec.arguments)})``.\n\n{spec.doc}",
         },
     )
 
@@ -91,8 +72,8 @@ def _make_stateful_module(spec: StatefulSpec) -> type:
 
     def forward(self, *inputs: Any) -> Any:
         state = {var.name: getattr(self, var.name) for var in spec.state}
-        tensors = tuple(state.values())
-        output, updates = _on_device_of(tensors, run_step, spec, _OPS, state, inputs, self.config)
+        with _OPS.scope_of(tuple(state.values())):
+            output, updates = run_step(spec, _OPS, state, inputs, self.config)
         with torch.no_grad():
             for name, value in updates.items():
                 getattr(self, name).copy_(value)

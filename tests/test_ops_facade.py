@@ -150,3 +150,22 @@ def test_facade_is_cached_and_bound_to_its_framework():
     for name in ("tensorflow", "jax", "torch"):
         assert get_ops(name) is get_ops(name)
         assert get_ops(name).name == name
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("labels", [IDS32, IDS64], ids=["int32", "int64"])
+@pytest.mark.parametrize("logits", [X, X.astype(np.float64), X3[:, :, :3] * 30], ids=["f32", "f64", "rank3"])
+def test_sparse_cross_entropy_with_logits_equals_keras(framework, labels, logits):
+    """The fused ``-log softmax[label]`` primitive against
+    ``keras.ops.sparse_categorical_crossentropy(from_logits=True)``."""
+    labels = labels[: logits.shape[-2]] % logits.shape[-1]
+    if logits.ndim == 3:
+        labels = np.stack([labels, labels[::-1]])
+    want = keras.ops.sparse_categorical_crossentropy(
+        *_args(BACKEND, (labels, logits)), from_logits=True
+    )
+    got = get_ops(framework).sparse_cross_entropy_with_logits(*_args(framework, (logits, labels)))
+    assert tuple(got.shape) == labels.shape
+    np.testing.assert_allclose(
+        frameworks.to_numpy(got).astype(np.float64), frameworks.to_numpy(want), rtol=1e-5, atol=1e-5
+    )

@@ -109,7 +109,7 @@ def test_function_signatures_and_docstrings(name):
     for loss, spec in core.registry().items():
         function = getattr(module, loss)
         parameters = list(inspect.signature(function).parameters.values())
-        order = spec.keras_order if name == "keras" else spec.tensors
+        order = spec.keras_order if name == "keras" else spec.arguments
         assert [p.name for p in parameters[: len(order)]] == list(order), loss
         assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters[: len(order)]), loss
         keywords = parameters[len(order):]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,32 @@ def check_vector(
             raise ValueError(f"every entry of {name} must be <= {high}, got {entries}")
 
 
+#: Where eager integer labels are checked against the number of classes (see
+#: :func:`set_label_check`).
+LABEL_CHECK_MODES = ("host", "always", "never")
+_label_check = os.environ.get("MULTILOSS_LABEL_CHECK", "host")
+if _label_check not in LABEL_CHECK_MODES:
+    _label_check = "host"
+
+
+def set_label_check(mode: str) -> str:
+    """Choose when eager integer labels are checked to lie in ``[0, num_classes)``.
+
+    ``"host"`` (the default): labels on the host (CPU tensors, NumPy) are checked on
+    every eager call, with two reductions on the tensor (no copy); labels on an
+    accelerator are not, since reading the result back would make the host wait for
+    the device at every step. ``"always"``: accelerators too (one sync per call, for
+    debugging). ``"never"``: no check. Traced calls (``jax.jit``, ``tf.function``,
+    ``torch.compile``) are never checked: a compiled graph cannot raise. Also set by
+    the environment variable ``MULTILOSS_LABEL_CHECK``. Returns the previous mode.
+    """
+    global _label_check
+    if mode not in LABEL_CHECK_MODES:
+        raise ValueError(f"mode must be one of {LABEL_CHECK_MODES}, got mode={mode!r}")
+    previous, _label_check = _label_check, mode
+    return previous
+
+
 def check_labels_in_range(
     ops: Any,
     name: str,
@@ -135,19 +162,15 @@ def check_labels_in_range(
 ) -> None:
     """Integer labels must lie in ``[0, num_classes)`` (or equal ``ignore_index``).
 
-    Only checked when the labels are concrete (eager mode); under tracing the check
-    is skipped, as a compiled graph cannot raise.
+    Checked on concrete (eager) labels as :func:`set_label_check` says; under tracing
+    the check is skipped, as a compiled graph cannot raise.
     """
-    if num_classes is None:
+    if num_classes is None or _label_check == "never":
         return
-    values = ops.eager_value(labels)
-    if values is None or values.size == 0:
+    bounds = ops.value_range(labels, ignore_index, accelerators=_label_check == "always")
+    if bounds is None:
         return
-    if ignore_index is not None:
-        values = values[values != ignore_index]
-        if values.size == 0:
-            return
-    low, high = int(values.min()), int(values.max())
+    low, high = bounds
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
         extra = f" or equal ignore_index={ignore_index}" if ignore_index is not None else ""

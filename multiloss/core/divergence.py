@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from multiloss.core.checks import check_rank, check_reduction, check_same_shape, static_shape
 from multiloss.core.common import reduce
-from multiloss.core.crossentropy import categorical_targets
 from multiloss.core.registry import register
+from multiloss.core.targets import categorical_targets
 
 
 @register(kind="per_example")

@@ -2,14 +2,11 @@
 
 Lin et al., *Focal Loss for Dense Object Detection*, https://arxiv.org/abs/1708.02002.
 
-:math:`1 - p_t` is never computed as ``1 - p`` near 1: the sigmoid form takes
-:math:`y\\,\\sigma(-x) + (1 - y)\\,\\sigma(x)` (two accurate sigmoid tails, floored at
-the smallest normal float), the softmax form :math:`\\log(1 - p_c)` as ``log1p(-p)``
-where ``p <= 1/2`` and, above, as the log of the summed other probabilities. So
-:math:`1 - p_t` does not round to 0 at saturated logits, and ``gamma < 1`` (0.5, 0.25,
-...) keeps finite gradients there (the NaN of optax #1267 and kornia #918).
+Every :math:`1 - p_t` is taken without cancellation (see :mod:`multiloss.core.logspace`),
+so ``gamma < 1`` keeps finite gradients at saturated logits.
 
-The helpers are shared with the poly-1 losses (:mod:`multiloss.core.poly`).
+The focal terms (:mod:`multiloss.core.focal_terms`) and the log-space helpers
+(:mod:`multiloss.core.logspace`) are shared with the poly-1 losses.
 """
 
 from __future__ import annotations
@@ -18,112 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from multiloss.core.checks import (
-    check_reduction,
-    check_scalar,
-    check_vector,
-    is_python_scalar,
-    static_shape,
-)
-from multiloss.core.common import as_float, param_tensor, reduce, safe_where
-from multiloss.core.crossentropy import (
-    CategoricalTargets,
-    categorical_targets,
-    sigmoid_log_probs,
-    sigmoid_targets,
+from multiloss.core.checks import check_reduction, is_python_scalar, static_shape
+from multiloss.core.common import as_float, reduce, safe_where
+from multiloss.core.focal_terms import (
+    check_softmax_focal_params,
+    sigmoid_focal_terms,
+    softmax_focal_terms,
 )
 from multiloss.core.registry import register
-
-_LN2 = 0.6931471805599453
-
-
-def is_scalar_param(value: Any) -> bool:
-    """A hyper-parameter given as one number (Python, 0-d NumPy or 0-d tensor)."""
-    if is_python_scalar(value):
-        return True
-    shape = static_shape(value) if hasattr(value, "shape") else np.shape(value)
-    return len(shape) == 0
-
-
-def check_focal_params(alpha: Any, gamma: Any, num_classes: int | None, what: str) -> None:
-    """``gamma >= 0``; ``alpha`` ``None``, a scalar in [0, 1] or ``num_classes`` of them."""
-    check_scalar("gamma", gamma, low=0.0)
-    if alpha is None:
-        return
-    if is_scalar_param(alpha):
-        check_scalar("alpha", alpha, low=0.0, high=1.0)
-    else:
-        check_vector("alpha", alpha, num_classes, low=0.0, high=1.0, what=what)
-
-
-def alpha_tensor(ops: Any, alpha: Any, dtype: str) -> Any:
-    """A checked ``alpha``: Python numbers stay numbers, anything else a tensor."""
-    return alpha if is_python_scalar(alpha) else param_tensor(ops, alpha, dtype)
-
-
-def _class_count(y_pred: Any, axis: int) -> int | None:
-    shape = static_shape(y_pred)
-    return shape[axis] if -len(shape) <= axis < len(shape) else None
-
-
-def focuses(gamma: Any) -> bool:
-    """Whether the modulating factor is needed (``False`` only for a Python ``γ = 0``)."""
-    return not (is_python_scalar(gamma) and gamma == 0)
-
-
-def modulate(ops: Any, loss: Any, log_one_minus_p: Any, gamma: Any) -> Any:
-    """``loss · (1 − p)^γ`` as ``loss · exp(γ · log(1 − p))``, finite for any γ >= 0."""
-    return loss * ops.exp(gamma * log_one_minus_p)
-
+from multiloss.core.targets import categorical_targets
 
 # --- sigmoid form -----------------------------------------------------------------
-
-
-def sigmoid_one_minus_pt(ops: Any, y_pred: Any, targets: Any, from_logits: bool = True) -> Any:
-    """``1 − p_t = y·σ(−x) + (1 − y)·σ(x)`` for targets in [0, 1], any logit.
-
-    A sum of two non-negative terms, each an accurate sigmoid tail: no cancellation
-    when ``p_t`` is close to 1. Floored at the smallest normal float (reached only past
-    |x| ≈ 87 in float32, where every loss term underflows anyway), so powers of it have
-    finite gradients for every exponent >= 0.
-    """
-    if from_logits:
-        p, q = ops.sigmoid(y_pred), ops.sigmoid(-y_pred)
-    else:
-        p, q = y_pred, 1.0 - y_pred
-    one_minus_pt = targets * q + (1.0 - targets) * p
-    return ops.maximum(one_minus_pt, float(np.finfo(ops.dtype(one_minus_pt)).tiny))
-
-
-def sigmoid_alpha_weights(ops: Any, alpha: Any, targets: Any, dtype: str) -> Any:
-    """``α_t = α·y + (1 − α)·(1 − y)`` for a scalar ``alpha`` or one per class (last axis).
-
-    ``None`` when ``alpha`` is ``None`` (no balancing).
-    """
-    if alpha is None:
-        return None
-    alpha = alpha_tensor(ops, alpha, dtype)
-    return (1.0 - alpha) + (2.0 * alpha - 1.0) * targets
-
-
-def sigmoid_focal_terms(
-    ops: Any, y_pred: Any, y_true: Any, alpha: Any, gamma: Any, from_logits: bool
-) -> tuple[Any, Any, str]:
-    """Element-wise sigmoid focal loss, ``1 − p_t`` (see :func:`sigmoid_one_minus_pt`) and
-    the output dtype."""
-    check_focal_params(alpha, gamma, _class_count(y_pred, -1), "size of the last axis of y_pred")
-    logits, targets, dtype, out_dtype = sigmoid_targets(ops, y_pred, y_true)
-    weights = sigmoid_alpha_weights(ops, alpha, targets, dtype)
-    if from_logits:  # the backend's fused BCE-with-logits kernel, exact at any size
-        ce = ops.binary_crossentropy(targets, logits, from_logits=True)
-    else:
-        log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
-        ce = -(targets * log_p + (1.0 - targets) * log_q)
-    one_minus_pt = sigmoid_one_minus_pt(ops, logits, targets, from_logits)
-    loss = ce * ops.power(one_minus_pt, gamma) if focuses(gamma) else ce
-    if weights is not None:
-        loss = weights * loss
-    return loss, one_minus_pt, out_dtype
 
 
 def _check_normalizer(normalizer: Any, pred_shape: tuple) -> None:
@@ -233,93 +135,6 @@ def sigmoid_focal_loss(
 
 
 # --- softmax form -----------------------------------------------------------------
-
-
-def _log_rest_mass(ops: Any, probs: Any) -> tuple[Any, Any]:
-    """``(p > 1/2, log Σ_{p_k <= 1/2} p_k)`` for ``probs`` ``[..., C]``.
-
-    At most one class per row has ``p > 1/2``; for it, ``1 − p = Σ_{k≠c} p_k`` is this
-    sum of the small probabilities, exact however close ``p`` is to 1 (no ``1 − p``
-    cancellation). A sum that underflows to 0 gives the most negative float.
-    """
-    is_top = ops.greater(probs, 0.5)
-    rest = ops.sum(ops.where(is_top, 0.0, probs), axis=-1, keepdims=True)
-    positive = ops.greater(rest, 0.0)
-    log_rest = ops.log(ops.where(positive, rest, 1.0))
-    return is_top, ops.where(positive, log_rest, np.finfo(ops.dtype(probs)).min)
-
-
-def _log_one_minus(ops: Any, probs: Any, is_top: Any, log_rest: Any) -> Any:
-    """``log(1 − p)``: ``log1p(−p)`` for ``p <= 1/2`` (exact there), else ``log_rest``."""
-    small = ops.log1p(-ops.where(is_top, 0.0, probs))
-    return ops.where(is_top, log_rest, small)
-
-
-def log_one_minus_softmax(ops: Any, log_probs: Any) -> Any:
-    """``log(1 − p_c)`` for every class ``c`` of ``log_probs`` ``[..., C]``, exact.
-
-    ``log1p(−p_c)`` where ``p_c <= 1/2``; for the (at most one) class above 1/2, the log
-    of the summed other probabilities, so ``1 − p_c`` never rounds to 0 while the
-    others are representable: finite gradients at saturated logits.
-    """
-    probs = ops.exp(log_probs)
-    is_top, log_rest = _log_rest_mass(ops, probs)
-    return _log_one_minus(ops, probs, is_top, log_rest)
-
-
-def neg_log_prob(ops: Any, log_prob: Any, log_one_minus_p: Any) -> Any:
-    """``−log p``, exact also where ``log_softmax`` rounds ``log p`` to 0.
-
-    For ``p > 1/2`` it is ``−log1p(−(1 − p))`` from the exact ``log(1 − p)``; else the
-    log-probability itself. The unused branch gets a safe input (no NaN gradient).
-    """
-    near_one = ops.less(log_one_minus_p, -_LN2)
-    safe = ops.where(near_one, log_one_minus_p, -1.0)
-    return ops.where(near_one, -ops.log1p(-ops.exp(safe)), -log_prob)
-
-
-def log_one_minus_true_prob(ops: Any, t: CategoricalTargets) -> Any:
-    """``log(1 − p_t)`` of the target class of integer labels, shape ``[...]``, exact.
-
-    As :func:`log_one_minus_softmax`, with no one-hot mask: when ``p_t > 1/2`` the
-    target is the class above 1/2, so the sum of the others is the sum of the small
-    probabilities.
-    """
-    _, log_rest = _log_rest_mass(ops, ops.exp(t.log_probs))
-    p_t = ops.exp(t.true_log_prob(ops))
-    return _log_one_minus(ops, p_t, ops.greater(p_t, 0.5), ops.squeeze(log_rest, -1))
-
-
-def softmax_focal_terms(ops: Any, t: CategoricalTargets, alpha: Any, gamma: Any) -> Any:
-    """Per-example softmax focal loss ``[...]`` (ignored entries not yet zeroed).
-
-    ``alpha`` and ``gamma`` are checked already (:func:`check_softmax_focal_params`).
-    """
-    if t.labels is not None:
-        if focuses(gamma):
-            log_one_minus_pt = log_one_minus_true_prob(ops, t)
-            loss = neg_log_prob(ops, t.true_log_prob(ops), log_one_minus_pt)
-            loss = modulate(ops, loss, log_one_minus_pt, gamma)
-        else:
-            loss = -t.true_log_prob(ops)
-        if alpha is None:
-            return loss
-        alpha = alpha_tensor(ops, alpha, t.dtype)
-        return (alpha if is_scalar_param(alpha) else ops.take(alpha, t.labels)) * loss
-    target = t.one_hot(ops)  # the class probabilities
-    if focuses(gamma):
-        log_one_minus_p = log_one_minus_softmax(ops, t.log_probs)
-        per_class = target * neg_log_prob(ops, t.log_probs, log_one_minus_p)
-        per_class = modulate(ops, per_class, log_one_minus_p, gamma)
-    else:
-        per_class = -target * t.log_probs
-    if alpha is not None:
-        per_class = alpha_tensor(ops, alpha, t.dtype) * per_class
-    return ops.sum(per_class, axis=-1)
-
-
-def check_softmax_focal_params(alpha: Any, gamma: Any, y_pred: Any, axis: int) -> None:
-    check_focal_params(alpha, gamma, _class_count(y_pred, axis), "number of classes")
 
 
 @register(kind="per_example")

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from multiloss.core.checks import check_reduction, check_scalar
 from multiloss.core.common import as_float, reduce
-from multiloss.core.crossentropy import categorical_targets
-from multiloss.core.focal import (
+from multiloss.core.focal_terms import (
     check_softmax_focal_params,
+    sigmoid_focal_terms,
+    softmax_focal_terms,
+)
+from multiloss.core.logspace import (
     log_one_minus_softmax,
     log_one_minus_true_prob,
     neg_log_prob,
-    sigmoid_focal_terms,
     sigmoid_one_minus_pt,
-    softmax_focal_terms,
 )
 from multiloss.core.registry import register
+from multiloss.core.targets import categorical_targets
 
 FOCAL_FORMS = ("sigmoid", "softmax")
 

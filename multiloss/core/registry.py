@@ -1,9 +1,11 @@
 """The registry every adapter is generated from.
 
-A loss is a plain function ``fn(ops, *tensors, **params)`` written against the
+A loss is a plain function ``fn(ops, *arguments, **params)`` written against the
 ``keras.ops`` API, decorated with :func:`register`. The registry records its name,
-the tensor arguments (positional, prediction first), the keyword-only parameters with
-their defaults, the shape of its unreduced result (``kind``) and its docstring.
+the positional arguments (prediction first) and which of them are tensors and which
+static Python values (``num_sampled``: an int, never a traced tensor), the
+keyword-only parameters with their defaults, the shape of its unreduced result
+(``kind``) and its docstring.
 Adapters read only this: a new loss appears in every framework without an edit to
 any adapter file.
 """
@@ -37,7 +39,8 @@ class LossSpec:
 
     name: str
     fn: Callable[..., Any]
-    tensors: tuple[str, ...]
+    arguments: tuple[str, ...]  # every positional argument, in the core order
+    static: tuple[str, ...]  # the positional arguments that are Python values, not tensors
     params: dict[str, Any]
     kind: str
     doc: str
@@ -46,13 +49,18 @@ class LossSpec:
     keras_order: tuple[str, ...]
 
     @property
+    def tensors(self) -> tuple[str, ...]:
+        """The positional arguments that are tensors (core order)."""
+        return tuple(name for name in self.arguments if name not in self.static)
+
+    @property
     def has_reduction(self) -> bool:
         return "reduction" in self.params
 
     def signature(self, order: tuple[str, ...] | None = None) -> inspect.Signature:
-        """The public signature: tensors positional (in ``order``), then keyword-only params."""
+        """The public signature: positional arguments (in ``order``), then keyword-only params."""
         core = inspect.signature(self.fn)
-        tensor_params = [core.parameters[name] for name in (order or self.tensors)]
+        tensor_params = [core.parameters[name] for name in (order or self.arguments)]
         keyword_params = [core.parameters[name] for name in self.params]
         return core.replace(parameters=tensor_params + keyword_params)
 
@@ -62,9 +70,10 @@ def register(
     kind: str,
     class_name: str | None = "",
     integer_args: tuple[str, ...] = ("y_true",),
+    static: tuple[str, ...] = (),
     keras_order: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a core loss ``fn(ops, *tensors, **params)``.
+    """Register a core loss ``fn(ops, *arguments, **params)``.
 
     Args:
         kind: one of :data:`KINDS` (what ``reduction="none"`` returns).
@@ -73,6 +82,8 @@ def register(
             function has no class form (e.g. a label transform).
         integer_args: tensor arguments that may hold integer class ids and must not be
             cast to the loss dtype.
+        static: positional arguments that are Python values (ints, bools), passed
+            as they are by the adapters and the conformance runner, never as tensors.
         keras_order: positional order of the tensors in the Keras adapter; by default
             ``(y_true, y_pred)`` when the loss takes both, else the core order.
     """
@@ -84,10 +95,13 @@ def register(
         names = list(sig.parameters)
         if not names or names[0] != "ops":
             raise TypeError(f"{fn.__name__}: a core loss takes `ops` as first argument")
-        tensors = tuple(
+        arguments = tuple(
             p.name for p in list(sig.parameters.values())[1:]
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         )
+        unknown = sorted(set(static) - set(arguments))
+        if unknown:
+            raise ValueError(f"{fn.__name__}: static {unknown} are not positional arguments")
         params = {
             p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY
         }
@@ -95,20 +109,21 @@ def register(
             raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be exposed by adapters")
         order = keras_order
         if order is None:
-            order = tensors
-            if tensors[:2] == ("y_pred", "y_true"):
-                order = ("y_true", "y_pred") + tensors[2:]
-        if sorted(order) != sorted(tensors):
-            raise ValueError(f"{fn.__name__}: keras_order {order} must permute {tensors}")
+            order = arguments
+            if arguments[:2] == ("y_pred", "y_true"):
+                order = ("y_true", "y_pred") + arguments[2:]
+        if sorted(order) != sorted(arguments):
+            raise ValueError(f"{fn.__name__}: keras_order {order} must permute {arguments}")
         spec = LossSpec(
             name=fn.__name__,
             fn=fn,
-            tensors=tensors,
+            arguments=arguments,
+            static=tuple(static),
             params=params,
             kind=kind,
             doc=inspect.getdoc(fn) or "",
             class_name=_camel(fn.__name__) if class_name == "" else class_name,
-            integer_args=tuple(a for a in integer_args if a in tensors),
+            integer_args=tuple(a for a in integer_args if a in arguments and a not in static),
             keras_order=tuple(order),
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:

@@ -93,36 +93,12 @@ def _log_uniform_probability(ops: Any, classes: Any, range_max: int) -> Any:
     return (ops.log(k + 2.0) - ops.log(k + 1.0)) / math.log(range_max + 1.0)
 
 
-def _uniform(ops: Any, size: int, seed: int | None) -> Any:
-    """``size`` float32 draws from U[0, 1) in the facade's framework.
-
-    Keras' backend random ops convert int seeds with the *configured* Keras backend,
-    so the framework's own generator is used directly: an int seed gives a fixed draw
-    (stateless in TensorFlow and JAX, a fresh ``torch.Generator`` in torch); ``None``
-    uses TensorFlow's and torch's global generators, and in JAX (which has none) a seed
-    drawn by NumPy at call time (fixed once traced: pass a seed or ``sampled_values``).
-    """
-    if ops.name == "jax":
-        import jax
-
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        return jax.random.uniform(jax.random.PRNGKey(seed), (size,), dtype="float32")
-    if ops.name == "tensorflow":
-        import tensorflow as tf
-
-        if seed is None:
-            return tf.random.uniform((size,), dtype=tf.float32)
-        return tf.random.stateless_uniform((size,), seed=[seed, 0], dtype=tf.float32, alg="philox")
-    import torch
-
-    generator = None
-    if seed is not None:
-        generator = torch.Generator().manual_seed(seed)
-    return ops.convert_to_tensor(torch.rand((size,), generator=generator, dtype=torch.float32))
-
-
-@register(kind="transform", class_name=None, integer_args=("true_classes",))
+@register(
+    kind="transform",
+    class_name=None,
+    integer_args=("true_classes",),
+    static=("num_true", "num_sampled", "unique", "range_max"),
+)
 def log_uniform_candidate_sampler(
     ops, true_classes, num_true, num_sampled, unique, range_max, *, seed=None
 ):
@@ -198,9 +174,9 @@ def log_uniform_candidate_sampler(
             f"{num_sampled}, range_max={range_max}"
         )
     seed = None if seed is None else int(seed)
-    id_dtype = "int32" if ops.name == "jax" and ops.dtype(true_classes) != "int64" else "int64"
+    id_dtype = ops.index_dtype(true_classes)
     if unique:
-        uniform = _uniform(ops, range_max + max(num_sampled - 1, 1), seed)
+        uniform = ops.seeded_uniform(range_max + max(num_sampled - 1, 1), seed)
         tiny = 1e-30
         u_gumbel = ops.clip(uniform[:range_max], tiny, 1.0)
         gumbel = -ops.log(-ops.log(u_gumbel) + tiny)
@@ -222,7 +198,7 @@ def log_uniform_candidate_sampler(
             return ops.where(ops.equal(num_tries, float(num_sampled)), p * num_sampled, exact)
 
     else:
-        uniform = _uniform(ops, num_sampled, seed)
+        uniform = ops.seeded_uniform(num_sampled, seed)
         # Inverse CDF: P(value < k) = log(k + 1) / log(range_max + 1).
         value = ops.floor(ops.exp(uniform * math.log(range_max + 1.0))) - 1.0
         value = ops.clip(value, 0.0, float(range_max - 1))
@@ -356,7 +332,12 @@ def _sampled_logits(
     return logits, targets, out_dtype
 
 
-@register(kind="per_row", class_name=None, integer_args=("labels", "num_sampled", "num_classes"))
+@register(
+    kind="per_row",
+    class_name=None,
+    integer_args=("labels",),
+    static=("num_sampled", "num_classes"),
+)
 def sampled_softmax_loss(
     ops, weights, biases, labels, inputs, num_sampled, num_classes, *,
     num_true=1, sampled_values=None, remove_accidental_hits=True, seed=None,
@@ -413,7 +394,12 @@ def sampled_softmax_loss(
     return loss if ops.dtype(loss) == out_dtype else ops.cast(loss, out_dtype)
 
 
-@register(kind="per_row", class_name=None, integer_args=("labels", "num_sampled", "num_classes"))
+@register(
+    kind="per_row",
+    class_name=None,
+    integer_args=("labels",),
+    static=("num_sampled", "num_classes"),
+)
 def nce_loss(
     ops, weights, biases, labels, inputs, num_sampled, num_classes, *,
     num_true=1, sampled_values=None, remove_accidental_hits=False, seed=None,

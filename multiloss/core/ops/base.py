@@ -1,0 +1,325 @@
+"""The base of the ops layer: ``keras.ops`` semantics bound to one framework.
+
+Every loss in :mod:`multiloss.core` receives an ``ops`` object as its first argument
+and calls ``keras.ops``-named methods on it. :class:`Ops` takes each op from Keras'
+backend module of its framework (``keras.src.backend.<framework>``, the mechanism
+``keras.src.utils.backend_utils.DynamicBackend`` uses), so the three frameworks run
+side by side in one process whatever ``KERAS_BACKEND`` is. The framework classes
+(:class:`~multiloss.core.ops.torch_ops.TorchOps`, ``JaxOps``, ``TensorFlowOps``)
+override the ops worth a direct call into their framework, and implement the few
+methods that are not ``keras.ops`` (eager values, seeded draws, index dtypes, the
+scope a call runs in). They are the only place in multiloss that knows a framework.
+
+The backend modules are private Keras API: the tested Keras range is pinned in
+:data:`SUPPORTED_KERAS` and an untested Keras raises a clear error (set
+``MULTILOSS_ALLOW_UNTESTED_KERAS=1`` to try anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+SUPPORTED_KERAS = (">=3.15", "<3.16")
+_SUPPORTED_MIN = (3, 15)
+_SUPPORTED_MAX = (3, 16)
+FRAMEWORKS = ("tensorflow", "jax", "torch")
+
+
+class UnsupportedKerasError(ImportError):
+    """The installed Keras is outside the range multiloss was tested with."""
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def check_keras_version(version: str) -> None:
+    """Raise :class:`UnsupportedKerasError` unless ``version`` is in the tested range."""
+    parsed = _parse_version(version)
+    if _SUPPORTED_MIN <= parsed[:2] < _SUPPORTED_MAX:
+        return
+    if os.environ.get("MULTILOSS_ALLOW_UNTESTED_KERAS") == "1":
+        return
+    raise UnsupportedKerasError(
+        f"multiloss binds Keras' backend modules, which are private API; it is tested "
+        f"with keras{','.join(SUPPORTED_KERAS)} but keras {version} is installed. "
+        f"Install a supported Keras (pip install 'keras{','.join(SUPPORTED_KERAS)}') "
+        f"or set MULTILOSS_ALLOW_UNTESTED_KERAS=1 to try anyway."
+    )
+
+
+def import_keras(framework: str | None = None) -> Any:
+    """Import Keras, with ``framework`` as its backend if nothing chose one yet.
+
+    Keras imports its global backend when it is first imported: TensorFlow unless
+    ``KERAS_BACKEND`` (or ``~/.keras/keras.json``) says otherwise. So that the torch and
+    jax adapters work where TensorFlow is not installed, and import no TensorFlow (nor
+    print its log lines) where it is, the first adapter imported before Keras, with
+    ``KERAS_BACKEND`` unset, makes its own framework Keras' backend. Set
+    ``KERAS_BACKEND`` (or import Keras first) to choose another.
+    """
+    if framework is not None and "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+        os.environ["KERAS_BACKEND"] = framework
+        try:
+            import keras
+        finally:
+            os.environ.pop("KERAS_BACKEND", None)
+    import keras
+
+    check_keras_version(keras.__version__)
+    return keras
+
+
+class KerasFunction:
+    """An op taken from the Keras backend module ``keras.src.backend.<framework>.<module>``.
+
+    Used as a class attribute of :class:`Ops`: ``ops.exp`` is Keras' ``exp`` of the
+    framework ``ops`` is bound to. A framework class overrides it with a method.
+    """
+
+    def __init__(self, module: str):
+        self.module = module
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ops: Ops | None, owner: type | None = None) -> Any:
+        if ops is None:
+            return self
+        return ops.keras_functions[self.name]
+
+
+class Ops:
+    """``keras.ops``-named functions bound to one framework's Keras backend module.
+
+    Subclasses set :attr:`name` and override ops with direct framework calls of the
+    same semantics (``tests/test_ops_facade.py`` holds every op to public
+    ``keras.ops``).
+    """
+
+    name = ""
+
+    # --- keras.ops.numpy ---------------------------------------------------------
+    abs = KerasFunction("numpy")
+    all = KerasFunction("numpy")
+    any = KerasFunction("numpy")
+    arange = KerasFunction("numpy")
+    argmax = KerasFunction("numpy")
+    broadcast_to = KerasFunction("numpy")
+    clip = KerasFunction("numpy")
+    concatenate = KerasFunction("numpy")
+    count_nonzero = KerasFunction("numpy")
+    cumsum = KerasFunction("numpy")
+    dot = KerasFunction("numpy")
+    einsum = KerasFunction("numpy")
+    equal = KerasFunction("numpy")
+    exp = KerasFunction("numpy")
+    expand_dims = KerasFunction("numpy")
+    expm1 = KerasFunction("numpy")
+    eye = KerasFunction("numpy")
+    floor = KerasFunction("numpy")
+    full_like = KerasFunction("numpy")
+    greater = KerasFunction("numpy")
+    greater_equal = KerasFunction("numpy")
+    isfinite = KerasFunction("numpy")
+    isnan = KerasFunction("numpy")
+    less = KerasFunction("numpy")
+    less_equal = KerasFunction("numpy")
+    linspace = KerasFunction("numpy")
+    log = KerasFunction("numpy")
+    log1p = KerasFunction("numpy")
+    log2 = KerasFunction("numpy")
+    logaddexp = KerasFunction("numpy")
+    logical_and = KerasFunction("numpy")
+    logical_not = KerasFunction("numpy")
+    logical_or = KerasFunction("numpy")
+    matmul = KerasFunction("numpy")
+    max = KerasFunction("numpy")
+    maximum = KerasFunction("numpy")
+    mean = KerasFunction("numpy")
+    min = KerasFunction("numpy")
+    minimum = KerasFunction("numpy")
+    moveaxis = KerasFunction("numpy")
+    negative = KerasFunction("numpy")
+    not_equal = KerasFunction("numpy")
+    ones = KerasFunction("numpy")
+    ones_like = KerasFunction("numpy")
+    power = KerasFunction("numpy")
+    reshape = KerasFunction("numpy")
+    searchsorted = KerasFunction("numpy")
+    sign = KerasFunction("numpy")
+    sort = KerasFunction("numpy")
+    sqrt = KerasFunction("numpy")
+    square = KerasFunction("numpy")
+    squeeze = KerasFunction("numpy")
+    stack = KerasFunction("numpy")
+    sum = KerasFunction("numpy")
+    take = KerasFunction("numpy")
+    take_along_axis = KerasFunction("numpy")
+    tile = KerasFunction("numpy")
+    transpose = KerasFunction("numpy")
+    triu = KerasFunction("numpy")
+    unique = KerasFunction("numpy")
+    where = KerasFunction("numpy")
+    zeros = KerasFunction("numpy")
+    zeros_like = KerasFunction("numpy")
+    # --- keras.ops.nn ------------------------------------------------------------
+    binary_crossentropy = KerasFunction("nn")
+    log_sigmoid = KerasFunction("nn")
+    log_softmax = KerasFunction("nn")
+    relu = KerasFunction("nn")
+    sigmoid = KerasFunction("nn")
+    softmax = KerasFunction("nn")
+    softplus = KerasFunction("nn")
+    # --- keras.ops.math ----------------------------------------------------------
+    in_top_k = KerasFunction("math")
+    logsumexp = KerasFunction("math")
+    top_k = KerasFunction("math")
+    # --- keras.ops.core ----------------------------------------------------------
+    cast = KerasFunction("core")
+    cond = KerasFunction("core")
+    convert_to_tensor = KerasFunction("core")
+    custom_gradient = KerasFunction("core")
+    fori_loop = KerasFunction("core")
+    is_tensor = KerasFunction("core")
+    scatter = KerasFunction("core")
+    shape = KerasFunction("core")
+    slice = KerasFunction("core")
+    slice_update = KerasFunction("core")
+    stop_gradient = KerasFunction("core")
+    while_loop = KerasFunction("core")
+    # --- keras.random ------------------------------------------------------------
+    categorical = KerasFunction("random")
+    randint = KerasFunction("random")
+    uniform = KerasFunction("random")
+
+    def __init__(self) -> None:
+        keras = import_keras(self.name)
+        self.keras_functions: dict[str, Callable[..., Any]] = {}
+        modules: dict[str, Any] = {}
+        missing = []
+        # Every declared op, overridden or not: an override falls back to Keras' function.
+        declared = {
+            attribute: op
+            for cls in reversed(type(self).__mro__)
+            for attribute, op in vars(cls).items()
+            if isinstance(op, KerasFunction)
+        }
+        for attribute, op in declared.items():
+            if op.module not in modules:
+                path = f"keras.src.backend.{self.name}.{op.module}"
+                try:
+                    modules[op.module] = importlib.import_module(path)
+                except ImportError as exc:  # pragma: no cover - depends on Keras layout
+                    raise UnsupportedKerasError(
+                        f"{path} cannot be imported ({exc}); multiloss is tested with "
+                        f"keras{','.join(SUPPORTED_KERAS)}"
+                    ) from exc
+            fn = getattr(modules[op.module], attribute, None)
+            if fn is None:
+                missing.append(f"{op.module}.{attribute}")
+            else:
+                self.keras_functions[attribute] = fn
+        if missing:
+            raise UnsupportedKerasError(
+                f"keras {keras.__version__} backend {self.name!r} lacks {missing}; "
+                f"multiloss is tested with keras{','.join(SUPPORTED_KERAS)}"
+            )
+        self._keras_nn = importlib.import_module(f"keras.src.backend.{self.name}.nn")
+        self._standardize_dtype = importlib.import_module(
+            "keras.src.backend.common.variables"
+        ).standardize_dtype
+
+    @property
+    def framework(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # --- keras.ops semantics the backend modules skip ------------------------------
+    def one_hot(self, x: Any, num_classes: int, axis: int = -1, dtype: str = "float32") -> Any:
+        """``keras.ops.one_hot``: float32 by default (the torch backend returns int64)."""
+        return self._keras_nn.one_hot(x, num_classes, axis=axis, dtype=dtype)
+
+    def dtype(self, x: Any) -> str:
+        """``keras.ops.dtype``: the standardized dtype name of a tensor."""
+        return self._standardize_dtype(x.dtype)
+
+    # --- fused primitives (not keras.ops) -------------------------------------------
+    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
+        """``−log softmax(logits)[..., label]`` for integer ``labels`` ``[...]`` (classes last).
+
+        ``logsumexp − picked logit``: one reduction and a gather, no ``[..., C]``
+        log-softmax tensor (optax' formulation). Frameworks with a fused kernel of the
+        same numbers override it (torch ``F.cross_entropy``, TensorFlow
+        ``tf.nn.sparse_softmax_cross_entropy_with_logits``).
+        """
+        picked = self.take_along_axis(logits, self.expand_dims(labels, -1), axis=-1)
+        return self.logsumexp(logits, axis=-1) - self.squeeze(picked, -1)
+
+    # --- framework services (not keras.ops) -----------------------------------------
+    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """Call the core function ``fn(self, *args, **kwargs)`` in the scope the framework
+        needs (torch: Keras' device pinned to the inputs'; TensorFlow: its dtype rules)."""
+        return fn(self, *args, **kwargs)
+
+    def scope_of(self, tensors: tuple) -> contextlib.AbstractContextManager:
+        """The scope :meth:`run` calls in, for code holding ``tensors`` (stateful steps)."""
+        return contextlib.nullcontext()
+
+    def eager_value(self, x: Any) -> np.ndarray | None:
+        """The value of ``x`` as NumPy when it is concrete (eager), else ``None``.
+
+        ``None`` under ``jax.jit``/``grad`` tracing, inside ``tf.function`` and while
+        ``torch.compile`` traces: value checks then give way to shape checks.
+        """
+        return np.asarray(x)
+
+    def value_range(
+        self, x: Any, exclude: int | None = None, *, accelerators: bool = False
+    ) -> tuple[int, int] | None:
+        """``(min, max)`` of a concrete integer tensor, entries equal to ``exclude`` left out.
+
+        ``None`` when ``x`` is traced or has no entry left, and, unless ``accelerators``,
+        when it lives on an accelerator (reading the two scalars back would make the
+        host wait for the device at every step). The reduction runs where ``x`` lives:
+        no copy of the tensor to the host.
+        """
+        values = self.eager_value(x)
+        if values is None:
+            return None
+        if exclude is not None:
+            values = values[values != exclude]
+        if values.size == 0:
+            return None
+        return int(values.min()), int(values.max())
+
+    def seeded_uniform(self, size: int, seed: int | None) -> Any:
+        """``size`` float32 draws from U[0, 1) with the framework's own generator.
+
+        Keras' backend random ops convert int seeds with the *configured* Keras backend,
+        so each framework draws directly: an int seed gives a fixed draw, ``None`` the
+        framework's global generator.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.seeded_uniform")
+
+    def index_dtype(self, like: Any) -> str:
+        """The integer dtype of class ids derived from the integer tensor ``like``."""
+        return "int64"
+
+
+def is_float_dtype(dtype: Any) -> bool:
+    return str(dtype) in ("float16", "bfloat16", "float32", "float64")

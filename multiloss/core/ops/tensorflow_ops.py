@@ -1,0 +1,119 @@
+"""The ops layer on TensorFlow: Keras' tensorflow backend, under TensorFlow's dtype rules.
+
+Keras decides at import, from its global backend, whether its promotion rules keep
+64-bit types (``keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE``): under a jax or
+torch global backend they fold float64 and int64 to 32 bits, which made Keras'
+TensorFlow ops mix float32 and float64 tensors (a TF error) on float64 inputs. The
+TensorFlow ops run their calls with TensorFlow's own rules. The switch is held in a
+``contextvars.ContextVar``: Keras code running in another thread (or another asyncio
+task) keeps its rules while a multiloss call runs here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from multiloss.core.ops.base import Ops
+
+_KEEP_64_BIT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "multiloss_keep_64_bit", default=False
+)
+
+
+class _ContextualBitTable(dict):
+    """Keras' ``BIT64_TO_BIT32_DTYPE``, except that inside :func:`tensorflow_dtype_rules`
+    (in the current context only) 64-bit types map to themselves, as under TensorFlow."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in ("float64", "int64") and _KEEP_64_BIT.get():
+            return key
+        return super().get(key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in ("float64", "int64") and _KEEP_64_BIT.get():
+            return key
+        return super().__getitem__(key)
+
+
+def _install_contextual_table() -> bool:
+    """Put the contextual table in Keras' place (once); ``False`` when Keras already keeps
+    64-bit types (TensorFlow is its global backend) and nothing needs switching."""
+    from keras.src.backend.common import dtypes
+
+    table = dtypes.BIT64_TO_BIT32_DTYPE
+    if isinstance(table, _ContextualBitTable):
+        return True
+    if all(table.get(k) == k for k in ("float64", "int64")):
+        return False
+    dtypes.BIT64_TO_BIT32_DTYPE = _ContextualBitTable(table)
+    return True
+
+
+@contextlib.contextmanager
+def tensorflow_dtype_rules() -> Iterator[None]:
+    """Keras' dtype promotion as under ``KERAS_BACKEND=tensorflow``, in this context only."""
+    token = _KEEP_64_BIT.set(True)
+    try:
+        yield
+    finally:
+        _KEEP_64_BIT.reset(token)
+
+
+class TensorFlowOps(Ops):
+    """``keras.ops`` on ``tf.Tensor``s (eager, ``tf.function``, ``jit_compile=True``)."""
+
+    name = "tensorflow"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._switch_rules = _install_contextual_table()
+
+    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
+        """``tf.nn.sparse_softmax_cross_entropy_with_logits`` (one fused kernel)."""
+        if isinstance(logits, tf.Tensor | tf.Variable) and logits.dtype in (tf.float32, tf.float64):
+            labels = tf.convert_to_tensor(labels)
+            if labels.dtype not in (tf.int32, tf.int64):
+                labels = tf.cast(labels, tf.int64)
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return super().sparse_cross_entropy_with_logits(logits, labels)
+
+    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        if not self._switch_rules:
+            return fn(self, *args, **kwargs)
+        token = _KEEP_64_BIT.set(True)
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _KEEP_64_BIT.reset(token)
+
+    def scope_of(self, tensors: tuple) -> contextlib.AbstractContextManager:
+        return tensorflow_dtype_rules() if self._switch_rules else contextlib.nullcontext()
+
+    def eager_value(self, x: Any) -> np.ndarray | None:
+        if isinstance(x, tf.Tensor | tf.Variable):
+            if not tf.executing_eagerly() or not hasattr(x, "numpy"):
+                return None
+            return x.numpy()
+        return np.asarray(x)
+
+    def value_range(
+        self, x: Any, exclude: int | None = None, *, accelerators: bool = False
+    ) -> tuple[int, int] | None:
+        if isinstance(x, tf.Tensor | tf.Variable):
+            if not tf.executing_eagerly() or not hasattr(x, "numpy"):
+                return None
+            if not accelerators and "CPU" not in x.device.upper():
+                return None
+        return super().value_range(x, exclude, accelerators=accelerators)
+
+    def seeded_uniform(self, size: int, seed: int | None) -> Any:
+        """An int seed draws statelessly (philox); ``None`` from TF's global generator."""
+        if seed is None:
+            return tf.random.uniform((size,), dtype=tf.float32)
+        return tf.random.stateless_uniform((size,), seed=[seed, 0], dtype=tf.float32, alg="philox")

@@ -1,0 +1,303 @@
+"""The ops layer on PyTorch: Keras' torch backend, with direct torch calls on the hot path.
+
+Keras' torch backend routes every op through ``convert_to_tensor`` and dtype
+bookkeeping, a fixed cost of microseconds per op that dominates small losses. For
+float32/float64 torch tensors the methods below call torch directly with the same
+semantics; any other input (Python values, NumPy arrays, integer or half tensors
+where Keras does extra work) goes to the Keras backend function.
+``tests/test_ops_facade.py`` checks them against ``keras.ops``. Unlike Keras, nothing
+is moved to Keras' default device: results stay on the input's device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from multiloss.core.ops.base import Ops
+
+_FLOATS = (torch.float32, torch.float64)
+_NAMES = {
+    torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
+    torch.float64: "float64", torch.int8: "int8", torch.int16: "int16",
+    torch.int32: "int32", torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool",
+}
+_DTYPES = {name: dtype for dtype, name in _NAMES.items()}
+
+
+def _is_float(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.dtype in _FLOATS
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _unary(name: str, torch_fn: Callable[[Any], Any]) -> Callable[..., Any]:
+    def op(self: TorchOps, x: Any) -> Any:
+        return torch_fn(x) if _is_float(x) else self.keras_functions[name](x)
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+def _comparison(name: str, torch_fn: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    def op(self: TorchOps, x1: Any, x2: Any) -> Any:
+        if _is_float(x1) and (_is_scalar(x2) or (_is_float(x2) and x2.dtype == x1.dtype)):
+            return torch_fn(x1, x2)
+        return self.keras_functions[name](x1, x2)
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+def _extremum(name: str, torch_fn: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    def op(self: TorchOps, x1: Any, x2: Any) -> Any:
+        if _is_float(x1) and _is_scalar(x2):
+            return torch_fn(x1, torch.tensor(x2, dtype=x1.dtype, device=x1.device))
+        if _is_float(x1) and _is_float(x2) and x1.dtype == x2.dtype:
+            return torch_fn(x1, x2)
+        return self.keras_functions[name](x1, x2)
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+def _reduction(name: str, torch_fn: Callable[..., Any]) -> Callable[..., Any]:
+    # max/min also keep torch.compile(fullgraph=True) whole: Keras' versions test
+    # isinstance(getattr(result, "values", None), torch.Tensor), a graph break.
+    def op(self: TorchOps, x: Any, axis: Any = None, keepdims: bool = False, **initial: Any) -> Any:
+        if not _is_float(x) or initial or 0 in x.shape:
+            return self.keras_functions[name](x, axis=axis, keepdims=keepdims, **initial)
+        if axis is None:
+            out = torch_fn(x)
+            return out.reshape((1,) * x.ndim) if keepdims else out
+        return torch_fn(x, dim=axis, keepdim=keepdims)
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+class TorchOps(Ops):
+    """``keras.ops`` on torch tensors; the only module of multiloss that calls torch."""
+
+    name = "torch"
+
+    exp = _unary("exp", torch.exp)
+    log = _unary("log", torch.log)
+    log1p = _unary("log1p", torch.log1p)
+    expm1 = _unary("expm1", torch.expm1)
+    abs = _unary("abs", torch.abs)
+    square = _unary("square", torch.square)
+    sqrt = _unary("sqrt", torch.sqrt)
+    negative = _unary("negative", torch.neg)
+    sigmoid = _unary("sigmoid", torch.sigmoid)
+    log_sigmoid = _unary("log_sigmoid", F.logsigmoid)
+    softplus = _unary("softplus", F.softplus)
+    relu = _unary("relu", torch.relu)
+
+    greater = _comparison("greater", torch.gt)
+    greater_equal = _comparison("greater_equal", torch.ge)
+    less = _comparison("less", torch.lt)
+    less_equal = _comparison("less_equal", torch.le)
+    equal = _comparison("equal", torch.eq)
+    not_equal = _comparison("not_equal", torch.ne)
+
+    maximum = _extremum("maximum", torch.maximum)
+    minimum = _extremum("minimum", torch.minimum)
+
+    sum = _reduction("sum", torch.sum)
+    mean = _reduction("mean", torch.mean)
+    max = _reduction("max", torch.amax)
+    min = _reduction("min", torch.amin)
+
+    def __init__(self) -> None:
+        super().__init__()
+        from keras.src.backend.torch import core as keras_torch_core
+
+        self._keras_core = keras_torch_core
+        self._same_device: dict[tuple[torch.device, str], bool] = {}
+
+    def dtype(self, x: Any) -> str:
+        name = _NAMES.get(getattr(x, "dtype", None))
+        return name if name is not None else super().dtype(x)
+
+    def logsumexp(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        if _is_float(x) and axis is not None:
+            return torch.logsumexp(x, dim=axis, keepdim=keepdims)
+        return self.keras_functions["logsumexp"](x, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        if _is_float(x) and axis is not None:
+            return torch.log_softmax(x, dim=axis)
+        return self.keras_functions["log_softmax"](x, axis=axis)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        if _is_float(x) and axis is not None:
+            return torch.softmax(x, dim=axis)
+        return self.keras_functions["softmax"](x, axis=axis)
+
+    def power(self, x1: Any, x2: Any) -> Any:
+        if _is_float(x1) and _is_scalar(x2):
+            return torch.pow(x1, x2)
+        return self.keras_functions["power"](x1, x2)
+
+    def where(self, condition: Any, x1: Any = None, x2: Any = None) -> Any:
+        if (
+            isinstance(condition, torch.Tensor)
+            and condition.dtype == torch.bool
+            and (_is_float(x1) or _is_float(x2))
+            and (_is_float(x1) or _is_scalar(x1))
+            and (_is_float(x2) or _is_scalar(x2))
+            and not (_is_float(x1) and _is_float(x2) and x1.dtype != x2.dtype)
+        ):
+            return torch.where(condition, x1, x2)
+        return self.keras_functions["where"](condition, x1, x2)
+
+    def take_along_axis(self, x: Any, indices: Any, axis: Any = None) -> Any:
+        if _is_float(x) and isinstance(indices, torch.Tensor) and axis is not None:
+            indices = indices.long()
+            indices = torch.where(indices < 0, indices + x.shape[axis], indices)
+            return torch.take_along_dim(x, indices, dim=axis)
+        return self.keras_functions["take_along_axis"](x, indices, axis=axis)
+
+    def expand_dims(self, x: Any, axis: Any) -> Any:
+        if isinstance(x, torch.Tensor) and isinstance(axis, int):
+            return x.unsqueeze(axis)
+        return self.keras_functions["expand_dims"](x, axis)
+
+    def squeeze(self, x: Any, axis: Any = None) -> Any:
+        if isinstance(x, torch.Tensor) and isinstance(axis, int):
+            if x.shape[axis] != 1:
+                raise ValueError(f"Cannot squeeze axis {axis} of a tensor of shape {tuple(x.shape)}")
+            return x.squeeze(axis)
+        return self.keras_functions["squeeze"](x, axis=axis)
+
+    def zeros_like(self, x: Any, dtype: Any = None) -> Any:
+        if isinstance(x, torch.Tensor) and dtype is None:
+            return torch.zeros_like(x)
+        return self.keras_functions["zeros_like"](x, dtype=dtype)
+
+    def ones_like(self, x: Any, dtype: Any = None) -> Any:
+        if isinstance(x, torch.Tensor) and dtype is None:
+            return torch.ones_like(x)
+        return self.keras_functions["ones_like"](x, dtype=dtype)
+
+    def stop_gradient(self, x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return x.detach()
+        return self.keras_functions["stop_gradient"](x)
+
+    def cast(self, x: Any, dtype: Any) -> Any:
+        target = _DTYPES.get(dtype) if isinstance(dtype, str) else None
+        if isinstance(x, torch.Tensor) and target is not None:
+            return x if x.dtype == target else x.to(target)
+        return self.keras_functions["cast"](x, dtype)
+
+    def convert_to_tensor(self, x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Any:
+        if isinstance(x, torch.Tensor) and not sparse and not ragged:
+            if dtype is None:
+                return x
+            target = _DTYPES.get(dtype) if isinstance(dtype, str) else None
+            if target is not None:
+                return x if x.dtype == target else x.to(target)
+        return self.keras_functions["convert_to_tensor"](x, dtype=dtype, sparse=sparse, ragged=ragged)
+
+    def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
+        """``keras.ops.binary_crossentropy``; with logits, torch's fused kernel.
+
+        Keras' version probes ``torch.backends.mps.is_available()``, which breaks the
+        graph under ``torch.compile``; the fused kernel it wraps is called directly.
+        """
+        if from_logits and isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
+            if (_is_float(output) and _is_float(target) and target.shape == output.shape) or (
+                torch.compiler.is_compiling()
+            ):
+                return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+        return self.keras_functions["binary_crossentropy"](target, output, from_logits=from_logits)
+
+    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
+        """``F.cross_entropy(reduction="none")``: log-softmax and pick in one kernel."""
+        if _is_float(logits) and isinstance(labels, torch.Tensor):
+            if logits.ndim == 2:
+                return F.cross_entropy(logits, labels.long(), reduction="none")
+            flat = logits.reshape(-1, logits.shape[-1])
+            return F.cross_entropy(flat, labels.long().reshape(-1), reduction="none").reshape(
+                labels.shape
+            )
+        return super().sparse_cross_entropy_with_logits(logits, labels)
+
+    # --- framework services -------------------------------------------------------
+    def _is_keras_device(self, device: torch.device) -> bool:
+        keras_device = self._keras_core.get_device()
+        key = (device, keras_device)
+        same = self._same_device.get(key)
+        if same is None:
+            wanted = torch.device(self._keras_core._parse_device_input(keras_device))
+            if wanted.type == device.type and wanted.index is None and device.type == "cuda":
+                same = device.index == torch.cuda.current_device()
+            else:
+                same = wanted == device
+            self._same_device[key] = same
+        return same
+
+    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """``fn(self, *args, **kwargs)`` with Keras' torch device pinned to the inputs'.
+
+        Keras' torch backend moves the tensors it creates to its own default device;
+        pinned to the input's device, the result (and the work) stays where the user
+        put it.
+        """
+        device = None
+        for arg in args:
+            if isinstance(arg, torch.Tensor):
+                device = arg.device
+                break
+        if device is None or self._is_keras_device(device):
+            return fn(self, *args, **kwargs)
+        with self._keras_core.device_scope(str(device)):
+            return fn(self, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def scope_of(self, tensors: tuple) -> Any:
+        """A context pinning Keras' torch device to that of the first of ``tensors``."""
+        device = next((t.device for t in tensors if isinstance(t, torch.Tensor)), None)
+        if device is None or self._is_keras_device(device):
+            yield
+        else:
+            with self._keras_core.device_scope(str(device)):
+                yield
+
+    def eager_value(self, x: Any) -> np.ndarray | None:
+        if torch.compiler.is_compiling():
+            return None
+        return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+    def value_range(
+        self, x: Any, exclude: int | None = None, *, accelerators: bool = False
+    ) -> tuple[int, int] | None:
+        if not isinstance(x, torch.Tensor):
+            return super().value_range(x, exclude, accelerators=accelerators)
+        if torch.compiler.is_compiling() or x.numel() == 0:
+            return None
+        if x.device.type != "cpu" and not accelerators:
+            return None
+        x = x.detach()
+        if exclude is not None:
+            keep = x != exclude
+            if not bool(keep.any()):
+                return None
+            low = torch.where(keep, x, x.max()).min()
+            high = torch.where(keep, x, x.min()).max()
+            return int(low), int(high)
+        low, high = torch.aminmax(x)
+        return int(low), int(high)
+
+    def seeded_uniform(self, size: int, seed: int | None) -> Any:
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        return self.convert_to_tensor(torch.rand((size,), generator=generator, dtype=torch.float32))

@@ -1,0 +1,148 @@
+"""Target preparation shared by the loss families.
+
+:func:`categorical_targets` checks and prepares the inputs of every softmax-type loss
+(integer class ids or class probabilities, ``ignore_index`` masks, the class axis moved
+last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from multiloss.core.checks import (
+    check_axis,
+    check_labels_in_range,
+    check_rank,
+    check_same_shape,
+    check_scalar,
+    check_vector,
+    is_integer_dtype,
+    static_shape,
+)
+from multiloss.core.common import as_float, compute_dtype, param_tensor
+
+#: Smallest positive normal float32; log() of probabilities is taken at >= this.
+TINY = 1.1754944e-38
+
+
+@dataclasses.dataclass
+class CategoricalTargets:
+    """Predictions and targets of a softmax-type loss with the class axis moved last."""
+
+    log_probs: Any  # [..., C] log-probabilities in the compute dtype
+    num_classes: int | None
+    labels: Any | None  # [...] integer ids, ignored entries replaced by 0
+    target_probs: Any | None  # [..., C] class probabilities (probability targets)
+    mask: Any | None  # [...] bool, False where y_true == ignore_index
+    dtype: str  # compute dtype
+    out_dtype: str  # dtype of the returned loss
+
+    def true_log_prob(self, ops: Any) -> Any:
+        """log p of the target class, shape [...] (expected value for soft targets)."""
+        if self.labels is not None:
+            picked = ops.take_along_axis(self.log_probs, ops.expand_dims(self.labels, -1), -1)
+            return ops.squeeze(picked, -1)
+        return ops.sum(self.target_probs * self.log_probs, axis=-1)
+
+    def one_hot(self, ops: Any) -> Any:
+        """Targets as a [..., C] float tensor (one-hot ids or the given probabilities)."""
+        if self.labels is not None:
+            return ops.one_hot(self.labels, self.num_classes, dtype=self.dtype)
+        return self.target_probs
+
+    def class_vector(self, ops: Any, name: str, value: Any) -> Any:
+        """A per-class hyper-parameter vector, checked against the number of classes."""
+        check_vector(name, value, self.num_classes, low=0.0)
+        return param_tensor(ops, value, self.dtype)
+
+
+def categorical_targets(
+    ops: Any,
+    y_pred: Any,
+    y_true: Any,
+    *,
+    axis: int = -1,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+) -> CategoricalTargets:
+    """Check and prepare the inputs of a softmax-type loss.
+
+    ``y_true`` holds integer class ids (``y_pred``'s shape without ``axis``, or with a
+    size-1 class axis) or class probabilities (``y_pred``'s shape).
+    """
+    pred_shape = static_shape(y_pred)
+    true_shape = static_shape(y_true)
+    check_rank("y_pred", pred_shape, 1)
+    axis = check_axis(axis, len(pred_shape))
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be an int or None, got ignore_index={ignore_index!r}")
+    num_classes = pred_shape[axis]
+    ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
+    y_true = ops.convert_to_tensor(y_true)
+    true_dtype = ops.dtype(y_true)
+    integer = is_integer_dtype(true_dtype)
+    if integer and len(true_shape) == len(pred_shape) and true_shape[axis] == 1 and num_classes != 1:
+        y_true = ops.squeeze(y_true, axis)
+        true_shape = true_shape[:axis] + true_shape[axis + 1 :]
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    logits = as_float(ops, y_pred, dtype)
+    if axis != len(pred_shape) - 1:
+        logits = ops.moveaxis(logits, axis, -1)
+    if from_logits:
+        log_probs = ops.log_softmax(logits, axis=-1)
+    else:
+        probs = logits / ops.sum(logits, axis=-1, keepdims=True)
+        log_probs = ops.log(ops.maximum(probs, TINY))
+
+    if len(true_shape) == len(pred_shape) - 1:
+        check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
+        labels = y_true if integer else ops.cast(y_true, "int32")
+        check_labels_in_range(ops, "y_true", labels, num_classes, ignore_index)
+        mask = None
+        if ignore_index is not None:
+            mask = ops.not_equal(labels, ignore_index)
+            labels = ops.where(mask, labels, ops.zeros_like(labels))
+        return CategoricalTargets(log_probs, num_classes, labels, None, mask, dtype, out_dtype)
+
+    check_same_shape("y_true", true_shape, "y_pred", pred_shape)
+    if ignore_index is not None:
+        raise ValueError(
+            "ignore_index applies to integer class ids; y_true holds class "
+            f"probabilities of shape {true_shape} (same as y_pred)"
+        )
+    target = as_float(ops, y_true, dtype)
+    if axis != len(pred_shape) - 1:
+        target = ops.moveaxis(target, axis, -1)
+    return CategoricalTargets(log_probs, num_classes, None, target, None, dtype, out_dtype)
+
+
+def sigmoid_targets(ops: Any, y_pred: Any, y_true: Any, label_smoothing: float = 0.0):
+    """Check and prepare the inputs of a sigmoid-type (element-wise) loss.
+
+    Returns ``(logits, targets, compute dtype, output dtype)``; the targets are smoothed
+    toward 0.5: ``y (1 - ε) + 0.5 ε``.
+    """
+    check_same_shape("y_true", static_shape(y_true), "y_pred", static_shape(y_pred))
+    check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    logits = as_float(ops, y_pred, dtype)
+    targets = as_float(ops, y_true, dtype)
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return logits, targets, dtype, out_dtype
+
+
+def sigmoid_log_probs(ops: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any]:
+    """``(log p, log(1 - p))`` of the positive class, exact for logits of any size.
+
+    From probabilities (``from_logits=False``) the logs are clamped at -100, as
+    ``torch.nn.functional.binary_cross_entropy`` does.
+    """
+    if from_logits:
+        return ops.log_sigmoid(y_pred), ops.log_sigmoid(-y_pred)
+    positive = ops.greater(y_pred, 0.0)
+    below_one = ops.less(y_pred, 1.0)
+    log_p = ops.where(positive, ops.log(ops.where(positive, y_pred, 1.0)), -100.0)
+    log_q = ops.where(below_one, ops.log1p(-ops.where(below_one, y_pred, 0.0)), -100.0)
+    return ops.maximum(log_p, -100.0), ops.maximum(log_q, -100.0)
