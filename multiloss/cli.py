@@ -105,11 +105,17 @@ def render_report(report: Any) -> str:
              "from peer libraries (torch.nn.functional, optax, tf.nn, keras.losses) or float64 formulas"]
     names = []
     for adapter in report.adapters:
+        if adapter in report.import_errors:
+            continue
         label = adapter_label(adapter) if adapter == "keras" and report.keras_backend else adapter
         names.append(f"{label} {v.get(adapter, '?')}")
     lines.append("frameworks: " + (", ".join(names) or "none"))
+    if report.keras_backend and report.keras_backend_reason:
+        lines.append(f"keras runs on {report.keras_backend}: {report.keras_backend_reason}")
     for adapter, why in report.skipped.items():
         lines.append(f"skipped {adapter}: {why}")
+    for adapter, why in report.import_errors.items():
+        lines.append(f"FAIL {adapter}: {why}")
     lines.append("")
     rows = [["loss", "framework", "cases", "value abs err", "value rel err",
              "grad abs err", "grad rel err", "f16/bf16 rel err", "of tolerance", "result"]]
@@ -142,9 +148,14 @@ def render_report(report: Any) -> str:
         )
     else:
         bad = sorted({row.loss for row in report.failed_rows} | set(report.missing))
-        reason = f"{len(bad)} of {len(set(losses) | set(report.missing))} losses failed: {', '.join(bad)}"
+        reasons = []
+        if bad:
+            reasons.append(f"{len(bad)} of {len(set(losses) | set(report.missing))} losses failed: {', '.join(bad)}")
+        if report.import_errors:
+            reasons.append(f"{', '.join(report.import_errors)} could not be imported (see above)")
         if not report.adapters:
-            reason = "no framework installed (pip install 'multiloss[all]')"
+            reasons = ["no framework installed (pip install 'multiloss[all]')"]
+        reason = "; ".join(reasons) or "no reference case ran"
         lines.append(f"FAIL: {reason}")
     return "\n".join(lines)
 
@@ -176,7 +187,7 @@ def compare(args: argparse.Namespace) -> int:
         params = dict(_parse_param(p) for p in args.param)
         with np.load(args.file) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
         print(f"multiloss compare: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if all(k.startswith("arr_") for k in arrays) and len(arrays) == len(spec.tensors):

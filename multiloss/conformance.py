@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
-import importlib.util
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -338,6 +337,10 @@ class Report:
     unknown: list[str]  # reference files for losses this version does not register
     versions: dict[str, str]
     keras_backend: str | None
+    #: how the Keras adapter's backend was chosen (``KERAS_BACKEND=torch``, ...)
+    keras_backend_reason: str = ""
+    #: adapter -> the error its import raised (an installed adapter that cannot import)
+    import_errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def failed_rows(self) -> list[Row]:
@@ -345,7 +348,10 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.adapters) and bool(self.rows) and not self.failed_rows and not self.missing
+        return (
+            bool(self.adapters) and bool(self.rows) and not self.failed_rows
+            and not self.missing and not self.import_errors
+        )
 
     @property
     def case_runs(self) -> int:
@@ -363,6 +369,8 @@ class Report:
             "ok": self.ok,
             "adapters": self.adapters,
             "keras_backend": self.keras_backend,
+            "keras_backend_reason": self.keras_backend_reason,
+            "import_errors": self.import_errors,
             "versions": self.versions,
             "skipped": self.skipped,
             "missing_cases": self.missing,
@@ -403,7 +411,10 @@ def _version(module: str) -> str:
 
 
 def select_adapters(wanted: Sequence[str] | None = None) -> tuple[list[str], dict[str, str]]:
-    """The installed adapters among ``wanted`` (default: all four) and why others are skipped."""
+    """The installed adapters among ``wanted`` (default: all four) and why others are
+    skipped: ``{"tensorflow": "tensorflow is not installed (pip install ...)"}``; the
+    Keras adapter is skipped when no backend it can run on is installed
+    (:func:`multiloss.frameworks.keras_plan`)."""
     wanted = list(wanted or frameworks.ADAPTERS)
     unknown = [a for a in wanted if a not in frameworks.ADAPTERS]
     if unknown:
@@ -412,11 +423,17 @@ def select_adapters(wanted: Sequence[str] | None = None) -> tuple[list[str], dic
     for adapter in wanted:
         if frameworks.is_installed(adapter):
             adapters.append(adapter)
-        elif adapter == "keras" and importlib.util.find_spec("keras") is not None:
-            skipped[adapter] = "the backend named by KERAS_BACKEND is not installed"
         else:
-            skipped[adapter] = f"{adapter} is not installed"
+            skipped[adapter] = frameworks.not_installed_reason(adapter)
     return adapters, skipped
+
+
+def _import_error(adapter: str, exc: BaseException) -> str:
+    message = f"import multiloss.{adapter} raised {type(exc).__name__}: {exc}"
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and name and name.split(".")[0] in frameworks.INSTALL:
+        message += f" ({frameworks.INSTALL[name.split('.')[0]]})"
+    return message
 
 
 Progress = Callable[[int, int, str], None]
@@ -445,17 +462,19 @@ def run(
     cases = load_cases(wanted, directory)
     unknown = sorted(set(cases) - registered)
     missing = sorted((set(wanted) if wanted is not None else registered) - set(cases))
-    imported, rows = [], []
+    imported: list[str] = []
+    rows: list[Row] = []
+    import_errors: dict[str, str] = {}
     versions = {"multiloss": multiloss.__version__}
+    reason = frameworks.keras_plan(chosen).reason if "keras" in chosen else ""
     for adapter in chosen:
         try:
+            if adapter == "keras":  # on the planned backend, before another adapter picks one
+                frameworks.import_keras_for(chosen)
             frameworks.import_adapters([adapter])
             imported.append(adapter)
-        except Exception as exc:  # an adapter that cannot import fails every loss
-            for loss in sorted(set(cases) - set(unknown)):
-                row = Row(loss, adapter, failed=1)
-                row.failures.append(("import", f"import multiloss.{adapter} raised {exc!r}"))
-                rows.append(row)
+        except Exception as exc:  # an installed adapter that cannot import fails the check
+            import_errors[adapter] = _import_error(adapter, exc)
         versions[adapter] = _version(adapter)
     backend = frameworks.keras_backend() if "keras" in imported else None
     work = [(loss, c) for loss in sorted(set(cases) - set(unknown)) for c in cases[loss]]
@@ -473,4 +492,4 @@ def run(
                 progress(done, total, f"{loss} · {adapter}")
     order = {a: i for i, a in enumerate(frameworks.ADAPTERS)}
     rows.sort(key=lambda r: (r.loss, order[r.adapter]))
-    return Report(chosen, rows, skipped, missing, unknown, versions, backend)
+    return Report(chosen, rows, skipped, missing, unknown, versions, backend, reason, import_errors)

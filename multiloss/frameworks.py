@@ -7,9 +7,12 @@ value and the gradient with respect to chosen arguments as NumPy (float64).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
+import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,8 +20,16 @@ import numpy as np
 
 #: Adapters in the order reports list them.
 ADAPTERS = ("keras", "torch", "jax", "tensorflow")
+#: The frameworks Keras can run multiloss on, in the order a fallback backend is chosen.
+FRAMEWORKS = ("torch", "jax", "tensorflow")
 #: The package each adapter needs.
 _REQUIRES = {"keras": "keras", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+#: How to install each framework.
+INSTALL = {
+    "torch": "pip install 'multiloss[torch]'",
+    "jax": "pip install 'multiloss[jax]'",
+    "tensorflow": "pip install 'multiloss[tensorflow-cpu]'",
+}
 
 
 def keras_backend() -> str:
@@ -28,25 +39,124 @@ def keras_backend() -> str:
     return keras.config.backend()
 
 
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def keras_config_path() -> str:
+    """Where Keras reads its ``keras.json`` (``$KERAS_HOME``, else ``~/.keras``), as Keras does."""
+    if "KERAS_HOME" in os.environ:
+        directory = os.environ["KERAS_HOME"]
+    else:
+        home = os.path.expanduser("~")
+        directory = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    return os.path.expanduser(os.path.join(directory, "keras.json"))
+
+
+def keras_configured_backend() -> tuple[str, str]:
+    """The backend Keras' own configuration names, and where from: ``keras.json``, else
+    Keras' default, ``tensorflow`` (``KERAS_BACKEND`` is not looked at)."""
+    path = keras_config_path()
+    try:
+        with open(path) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    if backend and backend != "tensorflow":  # Keras writes its default into a new keras.json
+        return str(backend), f"the backend in {path}"
+    return "tensorflow", "Keras' default backend"
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasPlan:
+    """The backend ``multiloss.keras`` runs on in this environment (``None``: it cannot
+    run here), and in words how it was chosen or why none can be."""
+
+    backend: str | None
+    reason: str
+
+
+def keras_plan(prefer: Sequence[str] = ()) -> KerasPlan:
+    """Which backend the Keras adapter gets here, without importing anything.
+
+    Keras already imported: its backend. ``KERAS_BACKEND`` set: that one, when it is
+    installed. Otherwise Keras' configured backend (``keras.json``, else TensorFlow)
+    when it is installed; if not, the first installed framework (those in ``prefer``
+    first), as after ``import multiloss.torch`` with ``KERAS_BACKEND`` unset.
+    """
+    if not _has("keras"):
+        return KerasPlan(None, "keras is not installed (pip install 'keras>=3.15,<3.16')")
+    if "keras" in sys.modules:
+        backend = keras_backend()
+        return KerasPlan(backend, f"Keras was imported on {backend}")
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        if env not in FRAMEWORKS:
+            return KerasPlan(None, f"KERAS_BACKEND={env}: multiloss runs Keras on {', '.join(FRAMEWORKS)}")
+        if not _has(env):
+            return KerasPlan(
+                None, f"KERAS_BACKEND={env} but {env} is not installed ({INSTALL[env]}); "
+                "set KERAS_BACKEND to an installed framework or unset it",
+            )
+        return KerasPlan(env, f"KERAS_BACKEND={env}")
+    configured, source = keras_configured_backend()
+    if configured in FRAMEWORKS and _has(configured):
+        return KerasPlan(configured, f"{source} (KERAS_BACKEND unset)")
+    order = [f for f in prefer if f in FRAMEWORKS] + list(FRAMEWORKS)
+    fallback = next((f for f in order if _has(f)), None)
+    if fallback is None:
+        return KerasPlan(
+            None, f"Keras' backend is {configured} ({source}, KERAS_BACKEND unset) and no "
+            f"framework is installed; install one: {INSTALL['torch']}",
+        )
+    unavailable = "not installed" if configured in FRAMEWORKS else "not a backend multiloss runs Keras on"
+    return KerasPlan(
+        fallback, f"{configured} ({source}) is {unavailable} and KERAS_BACKEND is unset, so "
+        f"the first installed framework, as after `import multiloss.{fallback}`; "
+        "set KERAS_BACKEND to choose",
+    )
+
+
 def is_installed(adapter: str) -> bool:
-    if importlib.util.find_spec(_REQUIRES[adapter]) is None:
-        return False
     if adapter == "keras":
-        backend = os.environ.get("KERAS_BACKEND")
-        if backend and importlib.util.find_spec(_REQUIRES.get(backend, backend)) is None:
-            return False
-    return True
+        return keras_plan().backend is not None
+    return _has(_REQUIRES[adapter])
+
+
+def not_installed_reason(adapter: str) -> str:
+    """Why ``adapter`` cannot run here (for an adapter :func:`is_installed` rejects)."""
+    if adapter == "keras":
+        return keras_plan().reason
+    return f"{adapter} is not installed ({INSTALL[adapter]})"
 
 
 def installed_adapters(wanted: Sequence[str] | None = None) -> list[str]:
     return [a for a in (wanted or ADAPTERS) if is_installed(a)]
 
 
+def import_keras_for(adapters: Sequence[str] = ()) -> str:
+    """Import Keras on the backend :func:`keras_plan` picks (``adapters`` preferred for a
+    fallback); return that backend. Raises ``ImportError`` when none can run."""
+    plan = keras_plan(adapters)
+    if plan.backend is None:
+        raise ImportError(plan.reason)
+    if "keras" not in sys.modules:
+        if _has("torch"):
+            import torch  # noqa: F401  (torch before TensorFlow)
+        from multiloss.core.ops import import_keras
+
+        import_keras(plan.backend)
+    return keras_backend()
+
+
 def import_adapters(adapters: Sequence[str]) -> None:
-    """Import adapters in a safe order: torch before TensorFlow (the reverse can crash)."""
+    """Import adapters in a safe order: torch before TensorFlow (the reverse can crash),
+    Keras on the backend :func:`keras_plan` picks before the other adapters choose one."""
     if "torch" in adapters or "keras" in adapters:
-        if importlib.util.find_spec("torch") is not None:
+        if _has("torch"):
             import torch  # noqa: F401
+    if "keras" in adapters:
+        import_keras_for(adapters)
     for adapter in sorted(adapters, key=lambda a: ("torch", "jax", "keras", "tensorflow").index(a)):
         importlib.import_module(f"multiloss.{adapter}")
 

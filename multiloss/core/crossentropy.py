@@ -76,11 +76,9 @@ def cross_entropy(
         ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index
     )
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
-    log_probs = t.log_probs
-    weighted_log_probs = log_probs if weights is None else log_probs * weights
     weight_sum = None
     if t.labels is not None:
-        loss = -t.true_log_prob(ops)
+        loss = t.true_neg_log_prob()
         if weights is not None:
             true_weight = ops.take(weights, t.labels)
             loss = loss * true_weight
@@ -88,12 +86,17 @@ def cross_entropy(
                 true_weight = safe_where(ops, t.mask, true_weight)
             weight_sum = ops.sum(true_weight)
         if label_smoothing:
-            smooth = -ops.mean(weighted_log_probs, axis=-1)
+            # -mean_c w_c log p_c; unweighted as logsumexp - mean logit (no [..., C] log p)
+            if weights is None:
+                smooth = ops.logsumexp(t.scores, axis=-1) - ops.mean(t.scores, axis=-1)
+            else:
+                smooth = -ops.mean(t.log_probs * weights, axis=-1)
             loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
     else:
         target = t.target_probs
         if label_smoothing:
             target = (1.0 - label_smoothing) * target + label_smoothing / t.num_classes
+        weighted_log_probs = t.log_probs if weights is None else t.log_probs * weights
         loss = -ops.sum(target * weighted_log_probs, axis=-1)
     if t.mask is not None:
         loss = safe_where(ops, t.mask, loss)

@@ -14,9 +14,10 @@ from multiloss.core.checks import check_scalar, check_vector, is_python_scalar, 
 from multiloss.core.common import param_tensor
 from multiloss.core.logspace import (
     log_one_minus_softmax,
-    log_one_minus_true_prob,
     modulate,
+    modulating_factor,
     neg_log_prob,
+    power,
     sigmoid_one_minus_pt,
 )
 from multiloss.core.targets import CategoricalTargets, sigmoid_log_probs, sigmoid_targets
@@ -81,7 +82,7 @@ def sigmoid_focal_terms(
         log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
         ce = -(targets * log_p + (1.0 - targets) * log_q)
     one_minus_pt = sigmoid_one_minus_pt(ops, logits, targets, from_logits)
-    loss = ce * ops.power(one_minus_pt, gamma) if focuses(gamma) else ce
+    loss = ce * power(ops, one_minus_pt, gamma) if focuses(gamma) else ce
     if weights is not None:
         loss = weights * loss
     return loss, one_minus_pt, out_dtype
@@ -98,11 +99,10 @@ def softmax_focal_terms(ops: Any, t: CategoricalTargets, alpha: Any, gamma: Any)
     """
     if t.labels is not None:
         if focuses(gamma):
-            log_one_minus_pt = log_one_minus_true_prob(ops, t)
-            loss = neg_log_prob(ops, t.true_log_prob(ops), log_one_minus_pt)
-            loss = modulate(ops, loss, log_one_minus_pt, gamma)
+            log_pt, log_one_minus_pt = t.true_log_prob_and_rest()
+            loss = -log_pt * modulating_factor(ops, log_one_minus_pt, gamma)
         else:
-            loss = -t.true_log_prob(ops)
+            loss = t.true_neg_log_prob()
         if alpha is None:
             return loss
         alpha = alpha_tensor(ops, alpha, t.dtype)

@@ -15,25 +15,36 @@ from typing import Any
 
 import numpy as np
 
-from multiloss.core.targets import CategoricalTargets
-
 _LN2 = 0.6931471805599453
 
 
 def sigmoid_one_minus_pt(ops: Any, y_pred: Any, targets: Any, from_logits: bool = True) -> Any:
     """``1 − p_t = y·σ(−x) + (1 − y)·σ(x)`` for targets in [0, 1], any logit.
 
-    A sum of two non-negative terms, each an accurate sigmoid tail: no cancellation
+    An interpolation between two accurate sigmoid tails (:meth:`Ops.sigmoid_pair
+    <multiloss.core.ops.base.Ops.sigmoid_pair>`, one ``exp`` per element where compiled),
+    exact at hard labels (:meth:`~multiloss.core.ops.base.Ops.lerp`): no cancellation
     when ``p_t`` is close to 1. Floored at the smallest normal float (reached only past
     |x| ≈ 87 in float32, where every loss term underflows anyway), so powers of it have
     finite gradients for every exponent >= 0.
     """
     if from_logits:
-        p, q = ops.sigmoid(y_pred), ops.sigmoid(-y_pred)
+        p, q = ops.sigmoid_pair(y_pred)
     else:
         p, q = y_pred, 1.0 - y_pred
-    one_minus_pt = targets * q + (1.0 - targets) * p
+    one_minus_pt = ops.lerp(p, q, targets)
     return ops.maximum(one_minus_pt, float(np.finfo(ops.dtype(one_minus_pt)).tiny))
+
+
+def power(ops: Any, base: Any, exponent: Any) -> Any:
+    """``base ** exponent`` for ``base >= tiny``: a small integral Python exponent as
+    repeated multiplication (no ``exp``/``log`` per element), any other as ``power``."""
+    if _small_integer(exponent):
+        result = None
+        for _ in range(int(exponent)):
+            result = base if result is None else result * base
+        return ops.ones_like(base) if result is None else result
+    return ops.power(base, exponent)
 
 
 def _log_rest_mass(ops: Any, probs: Any) -> tuple[Any, Any]:
@@ -79,16 +90,22 @@ def neg_log_prob(ops: Any, log_prob: Any, log_one_minus_p: Any) -> Any:
     return ops.where(near_one, -ops.log1p(-ops.exp(safe)), -log_prob)
 
 
-def log_one_minus_true_prob(ops: Any, t: CategoricalTargets) -> Any:
-    """``log(1 − p_t)`` of the target class of integer labels, shape ``[...]``, exact.
+def _small_integer(exponent: Any) -> bool:
+    return (
+        isinstance(exponent, (int, float))
+        and not isinstance(exponent, bool)
+        and float(exponent).is_integer()
+        and 0 <= exponent <= 8
+    )
 
-    As :func:`log_one_minus_softmax`, with no one-hot mask: when ``p_t > 1/2`` the
-    target is the class above 1/2, so the sum of the others is the sum of the small
-    probabilities.
-    """
-    _, log_rest = _log_rest_mass(ops, ops.exp(t.log_probs))
-    p_t = ops.exp(t.true_log_prob(ops))
-    return _log_one_minus(ops, p_t, ops.greater(p_t, 0.5), ops.squeeze(log_rest, -1))
+
+def modulating_factor(ops: Any, log_one_minus_p: Any, gamma: Any) -> Any:
+    """``(1 − p)^γ`` from the exact ``log(1 − p)``: repeated multiplication of
+    ``1 − p`` for a small integral Python γ, else ``exp(γ · log(1 − p))`` (finite
+    gradients for every γ >= 0, also where ``1 − p`` underflows)."""
+    if _small_integer(gamma):
+        return power(ops, ops.exp(log_one_minus_p), gamma)
+    return ops.exp(gamma * log_one_minus_p)
 
 
 def modulate(ops: Any, loss: Any, log_one_minus_p: Any, gamma: Any) -> Any:

@@ -19,8 +19,8 @@ from multiloss.core.focal_terms import (
 )
 from multiloss.core.logspace import (
     log_one_minus_softmax,
-    log_one_minus_true_prob,
     neg_log_prob,
+    power,
     sigmoid_one_minus_pt,
 )
 from multiloss.core.registry import register
@@ -85,8 +85,8 @@ def poly1_cross_entropy(
     check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     t = categorical_targets(ops, y_pred, y_true, axis=axis)
     if t.labels is not None:
-        log_one_minus_pt = log_one_minus_true_prob(ops, t)
-        ce = neg_log_prob(ops, t.true_log_prob(ops), log_one_minus_pt)
+        log_pt, log_one_minus_pt = t.true_log_prob_and_rest()
+        ce = -log_pt
         one_minus_pt = ops.exp(log_one_minus_pt)
     else:
         log_one_minus_p = log_one_minus_softmax(ops, t.log_probs)
@@ -94,7 +94,7 @@ def poly1_cross_entropy(
         one_minus_pt = ops.sum(t.target_probs * ops.exp(log_one_minus_p), axis=-1)
     if label_smoothing:
         # The uniform part: -mean_c log p_c, and sum_c (1 - p_c) / C = (C - 1) / C.
-        smooth_ce = -ops.mean(t.log_probs, axis=-1)
+        smooth_ce = ops.logsumexp(t.scores, axis=-1) - ops.mean(t.scores, axis=-1)
         ce = (1.0 - label_smoothing) * ce + label_smoothing * smooth_ce
         uniform = label_smoothing * (t.num_classes - 1) / t.num_classes
         one_minus_pt = (1.0 - label_smoothing) * one_minus_pt + uniform
@@ -181,12 +181,12 @@ def poly1_focal_loss(
         loss, one_minus_pt, out_dtype = sigmoid_focal_terms(
             ops, y_pred, y_true, alpha, gamma, from_logits=True
         )
-        poly = ops.power(one_minus_pt, gamma + 1.0)
+        poly = power(ops, one_minus_pt, gamma + 1.0)
         return reduce(ops, loss + epsilon * poly, reduction, out_dtype)
     check_softmax_focal_params(alpha, gamma, y_pred, -1)
     t = categorical_targets(ops, y_pred, y_true)
     loss = softmax_focal_terms(ops, t, alpha, gamma)
     logits = as_float(ops, y_pred, t.dtype)
     one_minus_pt = sigmoid_one_minus_pt(ops, logits, t.one_hot(ops))
-    poly = ops.mean(ops.power(one_minus_pt, gamma + 1.0), axis=-1)
+    poly = ops.mean(power(ops, one_minus_pt, gamma + 1.0), axis=-1)
     return reduce(ops, loss + epsilon * poly, reduction, t.out_dtype)

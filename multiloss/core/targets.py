@@ -8,6 +8,7 @@ last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from multiloss.core.checks import (
@@ -28,21 +29,47 @@ TINY = 1.1754944e-38
 
 @dataclasses.dataclass
 class CategoricalTargets:
-    """Predictions and targets of a softmax-type loss with the class axis moved last."""
+    """Predictions and targets of a softmax-type loss with the class axis moved last.
 
-    log_probs: Any  # [..., C] log-probabilities in the compute dtype
+    ``scores`` are logits (or, for probability inputs, log-probabilities, which give the
+    same softmax); the ``[..., C]`` log-softmax is formed only if a loss asks for it
+    (:attr:`log_probs`): with integer labels the losses take the fused
+    ``−log p_t`` and ``log(1 − p_t)`` primitives of the ops layer instead.
+    """
+
+    ops: Any
+    scores: Any  # [..., C] logits or log-probabilities, compute dtype
     num_classes: int | None
     labels: Any | None  # [...] integer ids, ignored entries replaced by 0
     target_probs: Any | None  # [..., C] class probabilities (probability targets)
     mask: Any | None  # [...] bool, False where y_true == ignore_index
     dtype: str  # compute dtype
     out_dtype: str  # dtype of the returned loss
+    normalized: bool = False  # scores are log-probabilities already
+
+    @functools.cached_property
+    def log_probs(self) -> Any:
+        """``[..., C]`` log-probabilities (formed on first use)."""
+        if self.normalized:
+            return self.scores
+        return self.ops.log_softmax(self.scores, axis=-1)
+
+    def true_neg_log_prob(self) -> Any:
+        """``−log p_t`` of integer labels ``[...]``: the fused sparse cross entropy."""
+        if self.normalized:
+            picked = self.ops.take_along_axis(self.scores, self.ops.expand_dims(self.labels, -1), -1)
+            return -self.ops.squeeze(picked, -1)
+        return self.ops.sparse_cross_entropy_with_logits(self.scores, self.labels)
+
+    def true_log_prob_and_rest(self) -> tuple[Any, Any]:
+        """``(log p_t, log(1 − p_t))`` of integer labels, both exact as ``p_t → 1``
+        (see :meth:`~multiloss.core.ops.base.Ops.log_softmax_target_and_rest`)."""
+        return self.ops.log_softmax_target_and_rest(self.scores, self.labels)
 
     def true_log_prob(self, ops: Any) -> Any:
         """log p of the target class, shape [...] (expected value for soft targets)."""
         if self.labels is not None:
-            picked = ops.take_along_axis(self.log_probs, ops.expand_dims(self.labels, -1), -1)
-            return ops.squeeze(picked, -1)
+            return -self.true_neg_log_prob()
         return ops.sum(self.target_probs * self.log_probs, axis=-1)
 
     def one_hot(self, ops: Any) -> Any:
@@ -89,11 +116,11 @@ def categorical_targets(
     logits = as_float(ops, y_pred, dtype)
     if axis != len(pred_shape) - 1:
         logits = ops.moveaxis(logits, axis, -1)
-    if from_logits:
-        log_probs = ops.log_softmax(logits, axis=-1)
-    else:
+    scores = logits
+    if not from_logits:
         probs = logits / ops.sum(logits, axis=-1, keepdims=True)
-        log_probs = ops.log(ops.maximum(probs, TINY))
+        scores = ops.log(ops.maximum(probs, TINY))
+    normalized = not from_logits
 
     if len(true_shape) == len(pred_shape) - 1:
         check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
@@ -103,7 +130,9 @@ def categorical_targets(
         if ignore_index is not None:
             mask = ops.not_equal(labels, ignore_index)
             labels = ops.where(mask, labels, ops.zeros_like(labels))
-        return CategoricalTargets(log_probs, num_classes, labels, None, mask, dtype, out_dtype)
+        return CategoricalTargets(
+            ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized
+        )
 
     check_same_shape("y_true", true_shape, "y_pred", pred_shape)
     if ignore_index is not None:
@@ -114,7 +143,9 @@ def categorical_targets(
     target = as_float(ops, y_true, dtype)
     if axis != len(pred_shape) - 1:
         target = ops.moveaxis(target, axis, -1)
-    return CategoricalTargets(log_probs, num_classes, None, target, None, dtype, out_dtype)
+    return CategoricalTargets(
+        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized
+    )
 
 
 def sigmoid_targets(ops: Any, y_pred: Any, y_true: Any, label_smoothing: float = 0.0):

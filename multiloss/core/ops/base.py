@@ -270,6 +270,47 @@ class Ops:
         picked = self.take_along_axis(logits, self.expand_dims(labels, -1), axis=-1)
         return self.logsumexp(logits, axis=-1) - self.squeeze(picked, -1)
 
+    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
+        """``(log p_t, log(1 − p_t))`` of ``p = softmax(logits)`` at integer ``labels``.
+
+        Both exact as ``p_t → 1``, where ``log_softmax`` rounds ``log p_t`` to 0 and
+        ``1 − p_t`` to 0: with ``z = x − max x``, ``e = exp(z)`` (the only transcendental
+        per element) and the two row sums ``R = Σ_{k≠t} e_k`` (summed directly, no
+        ``S − e_t`` cancellation) and ``S − 1 = R + expm1(z_t)``,
+
+            log p_t = z_t − log1p(R + expm1(z_t)),    log(1 − p_t) = log R − log S.
+
+        No ``[..., C]`` log-softmax is written: one max and one fused pass of sums.
+        Where ``R`` underflows to 0, ``log(1 − p_t)`` is the most negative float (so
+        ``(1 − p_t)^γ`` is 0) with a zero gradient: finite for every ``γ >= 0``.
+        """
+        num_classes = logits.shape[-1]
+        peak = self.stop_gradient(self.max(logits, axis=-1, keepdims=True))
+        z = logits - peak
+        e = self.exp(z)
+        is_target = self.equal(self.expand_dims(labels, -1), self.arange(num_classes))
+        rest = self.sum(self.where(is_target, 0.0, e), axis=-1)
+        z_t = self.sum(self.where(is_target, z, 0.0), axis=-1)
+        log_sum = self.log1p(rest + self.expm1(z_t))
+        positive = self.greater(rest, 0.0)
+        log_rest = self.log(self.where(positive, rest, 1.0)) - log_sum
+        lowest = float(np.finfo(self.dtype(rest)).min)
+        return z_t - log_sum, self.where(positive, log_rest, lowest)
+
+    def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
+        """``(σ(x), σ(−x))``, each accurate in its tail, from one ``exp(−|x|)``:
+        ``σ(|x|) = 1 / (1 + e)`` and ``σ(−|x|) = e / (1 + e)``."""
+        positive = self.greater_equal(x, 0.0)
+        # -|x| written as a where: |x|'s derivative at 0 is 0 in every framework.
+        e = self.exp(self.where(positive, self.negative(x), x))
+        big = 1.0 / (1.0 + e)
+        small = e * big
+        return self.where(positive, big, small), self.where(positive, small, big)
+
+    def lerp(self, a: Any, b: Any, w: Any) -> Any:
+        """``(1 − w)·a + w·b``: exactly ``a`` at ``w = 0`` and ``b`` at ``w = 1``."""
+        return (1.0 - w) * a + w * b
+
     # --- framework services (not keras.ops) -----------------------------------------
     def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """Call the core function ``fn(self, *args, **kwargs)`` in the scope the framework

@@ -12,6 +12,7 @@ is moved to Keras' default device: results stay on the input's device.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ _NAMES = {
     torch.int32: "int32", torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool",
 }
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
+_LN2 = math.log(2.0)
 
 
 def _is_float(x: Any) -> bool:
@@ -231,6 +233,44 @@ class TorchOps(Ops):
                 labels.shape
             )
         return super().sparse_cross_entropy_with_logits(logits, labels)
+
+    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
+        """Eagerly, from torch's fused kernels (fewer passes over ``[..., C]`` than the
+        element-wise form, which ``torch.compile`` fuses into one kernel instead):
+        ``F.cross_entropy`` for ``−log p_t`` and ``logsumexp`` over the logits with the
+        target masked for ``log Σ_{k≠t} e^{x_k}``; each of the pair is taken from the
+        one that is exact (``p_t`` above or below 1/2) through ``log1p``."""
+        if not _is_float(logits) or not isinstance(labels, torch.Tensor) or (
+            torch.compiler.is_compiling()
+        ):
+            return super().log_softmax_target_and_rest(logits, labels)
+        index = labels.long().unsqueeze(-1)
+        neg_log_p = self.sparse_cross_entropy_with_logits(logits, labels)
+        picked = torch.take_along_dim(logits, index, dim=-1).squeeze(-1)
+        floor = torch.finfo(logits.dtype).min
+        rest = torch.logsumexp(logits.scatter(-1, index, floor), dim=-1)
+        # p_t > 1/2: log(1 − p_t) from the summed others (exact), log p_t from it;
+        # p_t <= 1/2: log p_t from the cross entropy (exact), log(1 − p_t) = log1p(−p_t).
+        top = neg_log_p < _LN2
+        log_rest_top = torch.clamp_min(rest - (neg_log_p + picked), floor)
+        log_pt_top = torch.log1p(-torch.exp(torch.clamp_max(log_rest_top, -_LN2)))
+        log_rest_low = torch.log1p(-torch.exp(-torch.clamp_min(neg_log_p, _LN2)))
+        return (
+            torch.where(top, log_pt_top, -neg_log_p),
+            torch.where(top, log_rest_top, log_rest_low),
+        )
+
+    def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
+        """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
+        which ``torch.compile`` fuses to one ``exp`` per element instead)."""
+        if _is_float(x) and not torch.compiler.is_compiling():
+            return torch.sigmoid(x), torch.sigmoid(-x)
+        return super().sigmoid_pair(x)
+
+    def lerp(self, a: Any, b: Any, w: Any) -> Any:
+        if _is_float(a) and _is_float(b) and _is_float(w) and a.dtype == b.dtype == w.dtype:
+            return torch.lerp(a, b, w)
+        return super().lerp(a, b, w)
 
     # --- framework services -------------------------------------------------------
     def _is_keras_device(self, device: torch.device) -> bool:
