@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from multiloss.core.ops.base import keras_configured_backend
 
 #: Adapters in the order reports list them.
 ADAPTERS = ("keras", "torch", "jax", "tensorflow")
@@ -41,30 +42,6 @@ def keras_backend() -> str:
 
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
-
-
-def keras_config_path() -> str:
-    """Where Keras reads its ``keras.json`` (``$KERAS_HOME``, else ``~/.keras``), as Keras does."""
-    if "KERAS_HOME" in os.environ:
-        directory = os.environ["KERAS_HOME"]
-    else:
-        home = os.path.expanduser("~")
-        directory = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
-    return os.path.expanduser(os.path.join(directory, "keras.json"))
-
-
-def keras_configured_backend() -> tuple[str, str]:
-    """The backend Keras' own configuration names, and where from: ``keras.json``, else
-    Keras' default, ``tensorflow`` (``KERAS_BACKEND`` is not looked at)."""
-    path = keras_config_path()
-    try:
-        with open(path) as f:
-            backend = json.load(f).get("backend")
-    except (OSError, ValueError, AttributeError):
-        backend = None
-    if backend and backend != "tensorflow":  # Keras writes its default into a new keras.json
-        return str(backend), f"the backend in {path}"
-    return "tensorflow", "Keras' default backend"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -185,6 +185,8 @@ def test_compare_cli_usage_errors(tmp_path, capsys):
     assert cli.main(["compare", "cross_entropy", str(path)]) == 2
     assert "must hold arrays named ['y_pred', 'y_true']" in capsys.readouterr().err
     assert cli.main(["compare", "cross_entropy", str(tmp_path / "missing.npz")]) == 2
+    (tmp_path / "empty.npz").write_bytes(b"")
+    assert cli.main(["compare", "cross_entropy", str(tmp_path / "empty.npz")]) == 2
     assert cli.main(["compare", "cross_entropy", str(path), "--param", "oops"]) == 2
 
 
@@ -203,3 +205,82 @@ def test_import_multiloss_loads_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# --- which frameworks run, and why the others are skipped ----------------------------
+
+
+@pytest.fixture
+def fresh_keras_env(monkeypatch, tmp_path):
+    """Keras not imported yet, KERAS_BACKEND unset, no keras.json; ``hide(...)`` makes
+    frameworks look uninstalled to multiloss.frameworks."""
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    real = frameworks._has
+
+    def hide(*names: str) -> None:
+        monkeypatch.setattr(frameworks, "_has", lambda module: module not in names and real(module))
+
+    return hide
+
+
+def test_keras_plan_keeps_keras_default_backend_when_installed(fresh_keras_env):
+    plan = frameworks.keras_plan()
+    assert plan.backend == "tensorflow"
+    assert plan.reason == "Keras' default backend (KERAS_BACKEND unset)"
+
+
+def test_keras_plan_without_tensorflow_falls_back_like_an_adapter_import(fresh_keras_env):
+    fresh_keras_env("tensorflow")
+    plan = frameworks.keras_plan()
+    assert plan.backend == "torch"
+    assert "tensorflow (Keras' default backend) is not installed and KERAS_BACKEND is unset" in plan.reason
+    assert "import multiloss.torch" in plan.reason
+    assert frameworks.keras_plan(["jax"]).backend == "jax"  # the chosen frameworks first
+    assert frameworks.is_installed("keras")
+
+
+def test_keras_plan_honours_keras_json(fresh_keras_env, tmp_path):
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    plan = frameworks.keras_plan()
+    assert plan.backend == "jax" and str(tmp_path / "keras.json") in plan.reason
+
+
+def test_keras_skipped_with_the_reason(fresh_keras_env, monkeypatch):
+    fresh_keras_env("tensorflow", "torch", "jax")
+    adapters, skipped = conformance.select_adapters()
+    assert adapters == []
+    assert skipped["keras"].startswith("Keras' backend is tensorflow (Keras' default backend, KERAS_BACKEND unset)")
+    assert "pip install 'multiloss[torch]'" in skipped["keras"]
+    assert skipped["tensorflow"] == "tensorflow is not installed (pip install 'multiloss[tensorflow-cpu]')"
+    assert skipped["torch"] == "torch is not installed (pip install 'multiloss[torch]')"
+
+    fresh_keras_env("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    adapters, skipped = conformance.select_adapters(["keras", "torch"])
+    assert adapters == ["torch"]
+    assert skipped["keras"] == (
+        "KERAS_BACKEND=jax but jax is not installed (pip install 'multiloss[jax]'); "
+        "set KERAS_BACKEND to an installed framework or unset it"
+    )
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    assert "multiloss runs Keras on torch, jax, tensorflow" in frameworks.keras_plan().reason
+
+
+def test_an_adapter_that_cannot_import_is_named_once_with_a_hint():
+    error = ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+    report = conformance.Report(
+        ["keras", "torch"], [conformance.Row("smooth_labels", "torch", cases=3)], {"jax": "jax is not installed"},
+        [], [], {"multiloss": multiloss.__version__, "torch": "2"}, None,
+        import_errors={"keras": conformance._import_error("keras", error)},
+    )
+    assert not report.ok
+    text = cli.render_report(report)
+    assert "FAIL 1/0" not in text and "frameworks: torch 2" in text
+    assert (
+        "FAIL keras: import multiloss.keras raised ModuleNotFoundError: No module named 'tensorflow' "
+        "(pip install 'multiloss[tensorflow-cpu]')"
+    ) in text.splitlines()
+    assert text.splitlines()[-1] == "FAIL: keras could not be imported (see above)"
+    assert json.loads(json.dumps(report.to_dict()))["import_errors"]["keras"].startswith("import multiloss.keras")

@@ -77,20 +77,16 @@ def cross_entropy(
     )
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     weight_sum = None
-    if t.labels is not None:
-        loss = t.true_neg_log_prob()
-        if weights is not None:
-            true_weight = ops.take(weights, t.labels)
-            loss = loss * true_weight
-            if t.mask is not None:
-                true_weight = safe_where(ops, t.mask, true_weight)
-            weight_sum = ops.sum(true_weight)
+    if t.labels is not None and weights is None:
+        loss = t.true_neg_log_prob(label_smoothing)
+    elif t.labels is not None:
+        true_weight = ops.take(weights, t.labels)
+        loss = t.true_neg_log_prob() * true_weight
+        if t.mask is not None:
+            true_weight = safe_where(ops, t.mask, true_weight)
+        weight_sum = ops.sum(true_weight)
         if label_smoothing:
-            # -mean_c w_c log p_c; unweighted as logsumexp - mean logit (no [..., C] log p)
-            if weights is None:
-                smooth = ops.logsumexp(t.scores, axis=-1) - ops.mean(t.scores, axis=-1)
-            else:
-                smooth = -ops.mean(t.log_probs * weights, axis=-1)
+            smooth = -ops.mean(t.log_probs * weights, axis=-1)
             loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
     else:
         target = t.target_probs

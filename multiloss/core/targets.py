@@ -54,12 +54,16 @@ class CategoricalTargets:
             return self.scores
         return self.ops.log_softmax(self.scores, axis=-1)
 
-    def true_neg_log_prob(self) -> Any:
-        """``−log p_t`` of integer labels ``[...]``: the fused sparse cross entropy."""
-        if self.normalized:
-            picked = self.ops.take_along_axis(self.scores, self.ops.expand_dims(self.labels, -1), -1)
-            return -self.ops.squeeze(picked, -1)
-        return self.ops.sparse_cross_entropy_with_logits(self.scores, self.labels)
+    def true_neg_log_prob(self, label_smoothing: float = 0.0) -> Any:
+        """``−log p_t`` of integer labels ``[...]`` (with ``label_smoothing`` ε:
+        ``−(1 − ε) log p_t − ε mean_c log p_c``): the fused sparse cross entropy."""
+        if self.normalized:  # log-probabilities: their log-softmax is themselves
+            ops = self.ops
+            picked = ops.squeeze(ops.take_along_axis(self.scores, ops.expand_dims(self.labels, -1), -1), -1)
+            if not label_smoothing:
+                return -picked
+            return -(1.0 - label_smoothing) * picked - label_smoothing * ops.mean(self.scores, axis=-1)
+        return self.ops.sparse_cross_entropy_with_logits(self.scores, self.labels, label_smoothing)
 
     def true_log_prob_and_rest(self) -> tuple[Any, Any]:
         """``(log p_t, log(1 − p_t))`` of integer labels, both exact as ``p_t → 1``

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -59,6 +61,30 @@ def check_keras_version(version: str) -> None:
     )
 
 
+def keras_config_path() -> str:
+    """Where Keras reads its ``keras.json`` (``$KERAS_HOME``, else ``~/.keras``), as Keras does."""
+    if "KERAS_HOME" in os.environ:
+        directory = os.environ["KERAS_HOME"]
+    else:
+        home = os.path.expanduser("~")
+        directory = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    return os.path.expanduser(os.path.join(directory, "keras.json"))
+
+
+def keras_configured_backend() -> tuple[str, str]:
+    """The backend Keras' own configuration names, and where from: ``keras.json``, else
+    Keras' default, ``tensorflow`` (``KERAS_BACKEND`` is not looked at)."""
+    path = keras_config_path()
+    try:
+        with open(path) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    if backend and backend != "tensorflow":  # Keras writes its default into a new keras.json
+        return str(backend), f"the backend in {path}"
+    return "tensorflow", "Keras' default backend"
+
+
 def import_keras(framework: str | None = None) -> Any:
     """Import Keras, with ``framework`` as its backend if nothing chose one yet.
 
@@ -66,16 +92,33 @@ def import_keras(framework: str | None = None) -> Any:
     ``KERAS_BACKEND`` (or ``~/.keras/keras.json``) says otherwise. So that the torch and
     jax adapters work where TensorFlow is not installed, and import no TensorFlow (nor
     print its log lines) where it is, the first adapter imported before Keras, with
-    ``KERAS_BACKEND`` unset, makes its own framework Keras' backend. Set
-    ``KERAS_BACKEND`` (or import Keras first) to choose another.
+    neither ``KERAS_BACKEND`` nor a ``keras.json`` naming an installed backend other
+    than Keras' default, makes its own framework Keras' backend. Set ``KERAS_BACKEND``
+    (or import Keras first) to choose another.
     """
-    if framework is not None and "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+    chosen = "keras" in sys.modules or os.environ.get("KERAS_BACKEND")
+    if not chosen:
+        configured, source = keras_configured_backend()
+        chosen = source != "Keras' default backend" and importlib.util.find_spec(
+            {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(configured, configured)
+        ) is not None
+    if framework is not None and not chosen:
         os.environ["KERAS_BACKEND"] = framework
         try:
             import keras
         finally:
             os.environ.pop("KERAS_BACKEND", None)
-    import keras
+    try:
+        import keras
+    except ModuleNotFoundError as exc:
+        if exc.name != "tensorflow" or os.environ.get("KERAS_BACKEND"):
+            raise
+        raise ModuleNotFoundError(
+            "Keras' backend is TensorFlow (KERAS_BACKEND is unset), which is not installed: "
+            "set KERAS_BACKEND=torch or jax, or import multiloss.torch / multiloss.jax "
+            "before multiloss.keras (pip install 'multiloss[tensorflow-cpu]' for TensorFlow)",
+            name="tensorflow",
+        ) from exc
 
     check_keras_version(keras.__version__)
     return keras
@@ -259,16 +302,22 @@ class Ops:
         return self._standardize_dtype(x.dtype)
 
     # --- fused primitives (not keras.ops) -------------------------------------------
-    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
-        """``−log softmax(logits)[..., label]`` for integer ``labels`` ``[...]`` (classes last).
+    def sparse_cross_entropy_with_logits(
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+    ) -> Any:
+        """``−Σ_c q_c log softmax(logits)_c`` for integer ``labels`` ``[...]`` (classes last),
+        ``q = (1 − ε)·one_hot(labels) + ε / C`` with ``ε = label_smoothing``.
 
-        ``logsumexp − picked logit``: one reduction and a gather, no ``[..., C]``
-        log-softmax tensor (optax' formulation). Frameworks with a fused kernel of the
-        same numbers override it (torch ``F.cross_entropy``, TensorFlow
+        ``logsumexp − (1 − ε)·picked logit − ε·mean logit``: one reduction and a gather,
+        no ``[..., C]`` log-softmax tensor (optax' formulation). Frameworks with a fused
+        kernel of the same numbers override it (torch ``F.cross_entropy``, TensorFlow
         ``tf.nn.sparse_softmax_cross_entropy_with_logits``).
         """
-        picked = self.take_along_axis(logits, self.expand_dims(labels, -1), axis=-1)
-        return self.logsumexp(logits, axis=-1) - self.squeeze(picked, -1)
+        picked = self.squeeze(self.take_along_axis(logits, self.expand_dims(labels, -1), axis=-1), -1)
+        loss = self.logsumexp(logits, axis=-1) - picked
+        if label_smoothing:
+            loss = loss + label_smoothing * (picked - self.mean(logits, axis=-1))
+        return loss
 
     def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
         """``(log p_t, log(1 − p_t))`` of ``p = softmax(logits)`` at integer ``labels``.

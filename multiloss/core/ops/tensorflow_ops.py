@@ -74,14 +74,17 @@ class TensorFlowOps(Ops):
         super().__init__()
         self._switch_rules = _install_contextual_table()
 
-    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
-        """``tf.nn.sparse_softmax_cross_entropy_with_logits`` (one fused kernel)."""
-        if isinstance(logits, tf.Tensor | tf.Variable) and logits.dtype in (tf.float32, tf.float64):
+    def sparse_cross_entropy_with_logits(
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+    ) -> Any:
+        """``tf.nn.sparse_softmax_cross_entropy_with_logits`` (one fused kernel) unsmoothed."""
+        floating = isinstance(logits, tf.Tensor | tf.Variable) and logits.dtype in (tf.float32, tf.float64)
+        if floating and not label_smoothing:
             labels = tf.convert_to_tensor(labels)
             if labels.dtype not in (tf.int32, tf.int64):
                 labels = tf.cast(labels, tf.int64)
             return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        return super().sparse_cross_entropy_with_logits(logits, labels)
+        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing)
 
     def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if not self._switch_rules:

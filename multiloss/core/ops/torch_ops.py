@@ -12,7 +12,6 @@ is moved to Keras' default device: results stay on the input's device.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,6 @@ _NAMES = {
     torch.int32: "int32", torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool",
 }
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
-_LN2 = math.log(2.0)
 
 
 def _is_float(x: Any) -> bool:
@@ -223,42 +221,21 @@ class TorchOps(Ops):
                 return F.binary_cross_entropy_with_logits(output, target, reduction="none")
         return self.keras_functions["binary_crossentropy"](target, output, from_logits=from_logits)
 
-    def sparse_cross_entropy_with_logits(self, logits: Any, labels: Any) -> Any:
-        """``F.cross_entropy(reduction="none")``: log-softmax and pick in one kernel."""
-        if _is_float(logits) and isinstance(labels, torch.Tensor):
+    def sparse_cross_entropy_with_logits(
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+    ) -> Any:
+        """``F.cross_entropy(reduction="none")``: log-softmax, pick and smoothing fused."""
+        if _is_float(logits) and isinstance(labels, torch.Tensor) and _is_scalar(label_smoothing):
             if logits.ndim == 2:
-                return F.cross_entropy(logits, labels.long(), reduction="none")
+                return F.cross_entropy(
+                    logits, labels.long(), reduction="none", label_smoothing=label_smoothing
+                )
             flat = logits.reshape(-1, logits.shape[-1])
-            return F.cross_entropy(flat, labels.long().reshape(-1), reduction="none").reshape(
-                labels.shape
+            loss = F.cross_entropy(
+                flat, labels.long().reshape(-1), reduction="none", label_smoothing=label_smoothing
             )
-        return super().sparse_cross_entropy_with_logits(logits, labels)
-
-    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
-        """Eagerly, from torch's fused kernels (fewer passes over ``[..., C]`` than the
-        element-wise form, which ``torch.compile`` fuses into one kernel instead):
-        ``F.cross_entropy`` for ``−log p_t`` and ``logsumexp`` over the logits with the
-        target masked for ``log Σ_{k≠t} e^{x_k}``; each of the pair is taken from the
-        one that is exact (``p_t`` above or below 1/2) through ``log1p``."""
-        if not _is_float(logits) or not isinstance(labels, torch.Tensor) or (
-            torch.compiler.is_compiling()
-        ):
-            return super().log_softmax_target_and_rest(logits, labels)
-        index = labels.long().unsqueeze(-1)
-        neg_log_p = self.sparse_cross_entropy_with_logits(logits, labels)
-        picked = torch.take_along_dim(logits, index, dim=-1).squeeze(-1)
-        floor = torch.finfo(logits.dtype).min
-        rest = torch.logsumexp(logits.scatter(-1, index, floor), dim=-1)
-        # p_t > 1/2: log(1 − p_t) from the summed others (exact), log p_t from it;
-        # p_t <= 1/2: log p_t from the cross entropy (exact), log(1 − p_t) = log1p(−p_t).
-        top = neg_log_p < _LN2
-        log_rest_top = torch.clamp_min(rest - (neg_log_p + picked), floor)
-        log_pt_top = torch.log1p(-torch.exp(torch.clamp_max(log_rest_top, -_LN2)))
-        log_rest_low = torch.log1p(-torch.exp(-torch.clamp_min(neg_log_p, _LN2)))
-        return (
-            torch.where(top, log_pt_top, -neg_log_p),
-            torch.where(top, log_rest_top, log_rest_low),
-        )
+            return loss.reshape(labels.shape)
+        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing)
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
