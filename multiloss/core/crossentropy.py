@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from multiloss.core.checks import (
-    check_reduction,
-    check_scalar,
-)
+from multiloss.core.checks import check_reduction, check_scalar, static_shape
 from multiloss.core.common import param_tensor, reduce, safe_where
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets, sigmoid_log_probs, sigmoid_targets
@@ -77,6 +74,11 @@ def cross_entropy(
     )
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     weight_sum = None
+    if t.labels is not None and weights is None and t.mask is None and reduction != "none" and (
+        None not in static_shape(t.labels) and 0 not in static_shape(t.labels)
+    ):  # one fused kernel, reduction included
+        loss = t.true_neg_log_prob(label_smoothing, reduction)
+        return loss if ops.dtype(loss) == t.out_dtype else ops.cast(loss, t.out_dtype)
     if t.labels is not None and weights is None:
         loss = t.true_neg_log_prob(label_smoothing)
     elif t.labels is not None:

@@ -54,16 +54,21 @@ class CategoricalTargets:
             return self.scores
         return self.ops.log_softmax(self.scores, axis=-1)
 
-    def true_neg_log_prob(self, label_smoothing: float = 0.0) -> Any:
+    def true_neg_log_prob(self, label_smoothing: float = 0.0, reduction: str = "none") -> Any:
         """``−log p_t`` of integer labels ``[...]`` (with ``label_smoothing`` ε:
-        ``−(1 − ε) log p_t − ε mean_c log p_c``): the fused sparse cross entropy."""
-        if self.normalized:  # log-probabilities: their log-softmax is themselves
-            ops = self.ops
-            picked = ops.squeeze(ops.take_along_axis(self.scores, ops.expand_dims(self.labels, -1), -1), -1)
-            if not label_smoothing:
-                return -picked
-            return -(1.0 - label_smoothing) * picked - label_smoothing * ops.mean(self.scores, axis=-1)
-        return self.ops.sparse_cross_entropy_with_logits(self.scores, self.labels, label_smoothing)
+        ``−(1 − ε) log p_t − ε mean_c log p_c``): the fused sparse cross entropy,
+        reduced over the examples by ``reduction``."""
+        ops = self.ops
+        if not self.normalized:
+            return ops.sparse_cross_entropy_with_logits(
+                self.scores, self.labels, label_smoothing, reduction
+            )
+        # log-probabilities: their log-softmax is themselves
+        picked = ops.squeeze(ops.take_along_axis(self.scores, ops.expand_dims(self.labels, -1), -1), -1)
+        loss = -picked
+        if label_smoothing:
+            loss = -(1.0 - label_smoothing) * picked - label_smoothing * ops.mean(self.scores, axis=-1)
+        return ops.reduce_examples(loss, reduction)
 
     def true_log_prob_and_rest(self) -> tuple[Any, Any]:
         """``(log p_t, log(1 − p_t))`` of integer labels, both exact as ``p_t → 1``

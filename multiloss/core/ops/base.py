@@ -131,12 +131,12 @@ class KerasFunction:
     framework ``ops`` is bound to. A framework class overrides it with a method.
     """
 
-    def __init__(self, module: str):
+    def __init__(self, module: str, name: str = ""):
         self.module = module
-        self.name = ""
+        self.name = name
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        self.name = self.name or name
 
     def __get__(self, ops: Ops | None, owner: type | None = None) -> Any:
         if ops is None:
@@ -219,7 +219,7 @@ class Ops:
     zeros = KerasFunction("numpy")
     zeros_like = KerasFunction("numpy")
     # --- keras.ops.nn ------------------------------------------------------------
-    binary_crossentropy = KerasFunction("nn")
+    keras_binary_crossentropy = KerasFunction("nn", "binary_crossentropy")
     log_sigmoid = KerasFunction("nn")
     log_softmax = KerasFunction("nn")
     relu = KerasFunction("nn")
@@ -260,7 +260,7 @@ class Ops:
             for attribute, op in vars(cls).items()
             if isinstance(op, KerasFunction)
         }
-        for attribute, op in declared.items():
+        for op in declared.values():
             if op.module not in modules:
                 path = f"keras.src.backend.{self.name}.{op.module}"
                 try:
@@ -270,11 +270,11 @@ class Ops:
                         f"{path} cannot be imported ({exc}); multiloss is tested with "
                         f"keras{','.join(SUPPORTED_KERAS)}"
                     ) from exc
-            fn = getattr(modules[op.module], attribute, None)
+            fn = getattr(modules[op.module], op.name, None)
             if fn is None:
-                missing.append(f"{op.module}.{attribute}")
+                missing.append(f"{op.module}.{op.name}")
             else:
-                self.keras_functions[attribute] = fn
+                self.keras_functions[op.name] = fn
         if missing:
             raise UnsupportedKerasError(
                 f"keras {keras.__version__} backend {self.name!r} lacks {missing}; "
@@ -303,7 +303,7 @@ class Ops:
 
     # --- fused primitives (not keras.ops) -------------------------------------------
     def sparse_cross_entropy_with_logits(
-        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
     ) -> Any:
         """``−Σ_c q_c log softmax(logits)_c`` for integer ``labels`` ``[...]`` (classes last),
         ``q = (1 − ε)·one_hot(labels) + ε / C`` with ``ε = label_smoothing``.
@@ -311,13 +311,20 @@ class Ops:
         ``logsumexp − (1 − ε)·picked logit − ε·mean logit``: one reduction and a gather,
         no ``[..., C]`` log-softmax tensor (optax' formulation). Frameworks with a fused
         kernel of the same numbers override it (torch ``F.cross_entropy``, TensorFlow
-        ``tf.nn.sparse_softmax_cross_entropy_with_logits``).
+        ``tf.nn.sparse_softmax_cross_entropy_with_logits``). ``reduction`` ``"mean"`` or
+        ``"sum"`` reduces over every example (a fused reduction where the kernel has one).
         """
         picked = self.squeeze(self.take_along_axis(logits, self.expand_dims(labels, -1), axis=-1), -1)
         loss = self.logsumexp(logits, axis=-1) - picked
         if label_smoothing:
             loss = loss + label_smoothing * (picked - self.mean(logits, axis=-1))
-        return loss
+        return self.reduce_examples(loss, reduction)
+
+    def reduce_examples(self, values: Any, reduction: str) -> Any:
+        """``values`` as they are (``"none"``), their ``"mean"`` or their ``"sum"``."""
+        if reduction == "none":
+            return values
+        return self.mean(values) if reduction == "mean" else self.sum(values)
 
     def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
         """``(log p_t, log(1 − p_t))`` of ``p = softmax(logits)`` at integer ``labels``.
@@ -325,9 +332,9 @@ class Ops:
         Both exact as ``p_t → 1``, where ``log_softmax`` rounds ``log p_t`` to 0 and
         ``1 − p_t`` to 0: with ``z = x − max x``, ``e = exp(z)`` (the only transcendental
         per element) and the two row sums ``R = Σ_{k≠t} e_k`` (summed directly, no
-        ``S − e_t`` cancellation) and ``S − 1 = R + expm1(z_t)``,
+        ``S − e_t`` cancellation) and ``S − 1 = R + e^{z_t} − 1``,
 
-            log p_t = z_t − log1p(R + expm1(z_t)),    log(1 − p_t) = log R − log S.
+            log p_t = z_t − log1p(R + e^{z_t} − 1),    log(1 − p_t) = log R − log S.
 
         No ``[..., C]`` log-softmax is written: one max and one fused pass of sums.
         Where ``R`` underflows to 0, ``log(1 − p_t)`` is the most negative float (so
@@ -340,11 +347,24 @@ class Ops:
         is_target = self.equal(self.expand_dims(labels, -1), self.arange(num_classes))
         rest = self.sum(self.where(is_target, 0.0, e), axis=-1)
         z_t = self.sum(self.where(is_target, z, 0.0), axis=-1)
-        log_sum = self.log1p(rest + self.expm1(z_t))
+        # S − 1 = R + (e^{z_t} − 1): exact where t is the arg max (z_t = 0), with the
+        # gradient e^{z_t}; exp − 1 rather than expm1, which compilers do not vectorise.
+        log_sum = self.log1p(rest + (self.exp(z_t) - 1.0))
         positive = self.greater(rest, 0.0)
         log_rest = self.log(self.where(positive, rest, 1.0)) - log_sum
         lowest = float(np.finfo(self.dtype(rest)).min)
         return z_t - log_sum, self.where(positive, log_rest, lowest)
+
+    def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
+        """``keras.ops.binary_crossentropy`` (element-wise). From logits as
+        ``max(x, 0) − x·y + log1p(e)`` with the ``e = exp(−|x|)`` of :meth:`sigmoid_pair`,
+        so a compiler computes one ``exp`` for both (``−|x|`` written as a ``where``:
+        exact derivatives at 0)."""
+        if not from_logits:
+            return self.keras_functions["binary_crossentropy"](target, output, from_logits=False)
+        positive = self.greater_equal(output, 0.0)
+        e = self.exp(self.where(positive, self.negative(output), output))
+        return self.where(positive, output, 0.0) - output * target + self.log1p(e)
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """``(σ(x), σ(−x))``, each accurate in its tail, from one ``exp(−|x|)``:

@@ -75,7 +75,7 @@ class TensorFlowOps(Ops):
         self._switch_rules = _install_contextual_table()
 
     def sparse_cross_entropy_with_logits(
-        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
     ) -> Any:
         """``tf.nn.sparse_softmax_cross_entropy_with_logits`` (one fused kernel) unsmoothed."""
         floating = isinstance(logits, tf.Tensor | tf.Variable) and logits.dtype in (tf.float32, tf.float64)
@@ -83,8 +83,9 @@ class TensorFlowOps(Ops):
             labels = tf.convert_to_tensor(labels)
             if labels.dtype not in (tf.int32, tf.int64):
                 labels = tf.cast(labels, tf.int64)
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing)
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            return self.reduce_examples(loss, reduction)
+        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
     def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if not self._switch_rules:

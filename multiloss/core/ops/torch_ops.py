@@ -209,33 +209,33 @@ class TorchOps(Ops):
         return self.keras_functions["convert_to_tensor"](x, dtype=dtype, sparse=sparse, ragged=ragged)
 
     def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
-        """``keras.ops.binary_crossentropy``; with logits, torch's fused kernel.
-
-        Keras' version probes ``torch.backends.mps.is_available()``, which breaks the
-        graph under ``torch.compile``; the fused kernel it wraps is called directly.
-        """
-        if from_logits and isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
-            if (_is_float(output) and _is_float(target) and target.shape == output.shape) or (
-                torch.compiler.is_compiling()
-            ):
-                return F.binary_cross_entropy_with_logits(output, target, reduction="none")
-        return self.keras_functions["binary_crossentropy"](target, output, from_logits=from_logits)
+        """``keras.ops.binary_crossentropy``; eagerly from logits, torch's fused kernel
+        (under ``torch.compile``, the shared-``exp`` form of the base class)."""
+        if (
+            from_logits
+            and _is_float(output)
+            and _is_float(target)
+            and target.shape == output.shape
+            and not torch.compiler.is_compiling()
+        ):
+            return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+        return super().binary_crossentropy(target, output, from_logits=from_logits)
 
     def sparse_cross_entropy_with_logits(
-        self, logits: Any, labels: Any, label_smoothing: float = 0.0
+        self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
     ) -> Any:
-        """``F.cross_entropy(reduction="none")``: log-softmax, pick and smoothing fused."""
+        """``F.cross_entropy``: log-softmax, pick, smoothing and reduction fused."""
         if _is_float(logits) and isinstance(labels, torch.Tensor) and _is_scalar(label_smoothing):
             if logits.ndim == 2:
                 return F.cross_entropy(
-                    logits, labels.long(), reduction="none", label_smoothing=label_smoothing
+                    logits, labels.long(), reduction=reduction, label_smoothing=label_smoothing
                 )
             flat = logits.reshape(-1, logits.shape[-1])
             loss = F.cross_entropy(
-                flat, labels.long().reshape(-1), reduction="none", label_smoothing=label_smoothing
+                flat, labels.long().reshape(-1), reduction=reduction, label_smoothing=label_smoothing
             )
-            return loss.reshape(labels.shape)
-        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing)
+            return loss.reshape(labels.shape) if reduction == "none" else loss
+        return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
