@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 
 REDUCTIONS = ("none", "mean", "sum")
+_INT = {int}
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
     """The static shape of a tensor as a tuple (``None`` for unknown dimensions)."""
     shape = getattr(x, "shape", None)
+    if isinstance(shape, tuple) and set(map(type, shape)) <= _INT:  # torch.Size, jax: no copy
+        return tuple(shape)
     if shape is None:
         return np.shape(x)
     if getattr(shape, "rank", 0) is None:  # tf.TensorShape of unknown rank
@@ -34,7 +37,7 @@ def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> No
 
 def check_axis(axis: Any, rank: int, name: str = "y_pred") -> int:
     """Normalise ``axis`` for a tensor of ``rank``; returns a non-negative axis."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"axis must be an int, got axis={axis!r}")
     if not -rank <= axis < rank:
         raise ValueError(f"axis={axis} is out of range for {name} of rank {rank}")
@@ -74,6 +77,9 @@ def check_scalar(
 
     Tensors are accepted as they are (their value is not known before tracing).
     """
+    if type(value) is float or type(value) is int:  # the common case, checked first
+        if (low is None or value >= low) and (high is None or value <= high):
+            return
     if value is None:
         if allow_none:
             return

@@ -8,6 +8,10 @@ from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets, sigmoid_log_probs, sigmoid_targets
 
 
+def _known_and_not_empty(shape: tuple) -> bool:
+    return None not in shape and 0 not in shape
+
+
 @register(kind="per_example")
 def cross_entropy(
     ops,
@@ -75,7 +79,7 @@ def cross_entropy(
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     weight_sum = None
     if t.labels is not None and weights is None and t.mask is None and reduction != "none" and (
-        None not in static_shape(t.labels) and 0 not in static_shape(t.labels)
+        _known_and_not_empty(static_shape(t.labels))
     ):  # one fused kernel, reduction included
         loss = t.true_neg_log_prob(label_smoothing, reduction)
         return loss if ops.dtype(loss) == t.out_dtype else ops.cast(loss, t.out_dtype)

@@ -237,6 +237,25 @@ class TorchOps(Ops):
             return loss.reshape(labels.shape) if reduction == "none" else loss
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
+    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
+        """Eagerly, the base class' formula with fewer passes over ``[..., C]``: the
+        target's logit gathered and its ``e`` zeroed by a scatter (``torch.compile`` fuses
+        the base class' masked sums into one kernel instead)."""
+        if not _is_float(logits) or not isinstance(labels, torch.Tensor) or (
+            torch.compiler.is_compiling()
+        ):
+            return super().log_softmax_target_and_rest(logits, labels)
+        index = labels.long().unsqueeze(-1)
+        peak = logits.detach().amax(dim=-1, keepdim=True)
+        e = torch.exp(logits - peak)
+        rest = e.scatter(-1, index, 0.0).sum(dim=-1)
+        z_t = (torch.take_along_dim(logits, index, dim=-1) - peak).squeeze(-1)
+        log_sum = torch.log1p(rest + (torch.exp(z_t) - 1.0))
+        positive = rest > 0
+        log_rest = torch.log(torch.where(positive, rest, 1.0)) - log_sum
+        lowest = torch.finfo(logits.dtype).min
+        return z_t - log_sum, torch.where(positive, log_rest, lowest)
+
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
         which ``torch.compile`` fuses to one ``exp`` per element instead)."""
@@ -270,12 +289,15 @@ class TorchOps(Ops):
         pinned to the input's device, the result (and the work) stays where the user
         put it.
         """
-        device = None
         for arg in args:
             if isinstance(arg, torch.Tensor):
+                if arg.is_cpu and self._keras_core.get_device() == "cpu":  # the cheap case
+                    return fn(self, *args, **kwargs)
                 device = arg.device
                 break
-        if device is None or self._is_keras_device(device):
+        else:
+            return fn(self, *args, **kwargs)
+        if self._is_keras_device(device):
             return fn(self, *args, **kwargs)
         with self._keras_core.device_scope(str(device)):
             return fn(self, *args, **kwargs)
@@ -300,10 +322,16 @@ class TorchOps(Ops):
     ) -> tuple[int, int] | None:
         if not isinstance(x, torch.Tensor):
             return super().value_range(x, exclude, accelerators=accelerators)
-        if torch.compiler.is_compiling() or x.numel() == 0:
+        if torch.compiler.is_compiling():
             return None
-        if x.device.type != "cpu" and not accelerators:
+        size = x.numel()
+        if size == 0 or not (x.is_cpu or accelerators):
             return None
+        if size <= 1024 and x.is_cpu:  # small: Python beats two kernels
+            values = x.view(-1).tolist() if x.ndim != 1 else x.tolist()
+            if exclude is not None:
+                values = [v for v in values if v != exclude]
+            return (min(values), max(values)) if values else None
         x = x.detach()
         if exclude is not None:
             keep = x != exclude

@@ -1,0 +1,115 @@
+"""The fused primitives of the ops layer (not keras.ops) against float64 NumPy
+formulas: values and gradients, in every framework, for the framework's own
+implementation and for the base class' (what torch.compile and XLA run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multiloss import frameworks
+from multiloss.core.ops import Ops, get_ops
+
+LOGITS = np.array(
+    [[3.0, 0.5, -1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [40.0, 0.0, -3.0, 1.0],
+     [1e4, 0.0, -1e4, 5.0], [-2.0, 30.0, 29.0, 0.0]],
+    np.float32,
+)
+LABELS = np.array([0, 2, 0, 0, 2])
+X = np.array([-1e4, -90.0, -30.0, -2.0, 0.0, 0.5, 3.0, 30.0, 90.0, 1e4], np.float32)
+Y = np.array([1.0, 0.0, 1.0, 0.3, 1.0, 0.0, 0.5, 0.0, 1.0, 0.0], np.float32)
+
+
+def _softmax_pair_reference(logits, labels):
+    x = logits.astype(np.float64)
+    z = x - x.max(-1, keepdims=True)
+    e = np.exp(z)
+    rows = np.arange(len(labels))
+    rest = e.sum(-1) - e[rows, labels]
+    rest = np.array([np.delete(e[i], labels[i]).sum() for i in rows])
+    total = e.sum(-1)
+    log_pt = z[rows, labels] - np.log(total)
+    with np.errstate(divide="ignore"):
+        log_rest = np.log(rest) - np.log(total)
+    # d/dx of sum(log p_t) + sum((1 - p_t)): softmax algebra
+    p = e / total[:, None]
+    onehot = np.eye(x.shape[1])[labels]
+    grad = (onehot - p) + (-(p[rows, labels])[:, None] * (onehot - p))
+    return log_pt, log_rest, grad
+
+
+def _implementations(framework):
+    ops = get_ops(framework)
+    yield f"{framework}", ops, type(ops).log_softmax_target_and_rest
+    if type(ops).log_softmax_target_and_rest is not Ops.log_softmax_target_and_rest:
+        yield f"{framework}-base", ops, Ops.log_softmax_target_and_rest
+
+
+CASES = [
+    pytest.param(f, id=f, marks=pytest.mark.cross_framework) for f in ("torch", "jax", "tensorflow")
+]
+
+
+@pytest.mark.parametrize("framework", CASES)
+def test_log_softmax_target_and_rest(framework):
+    want_log_pt, want_log_rest, want_grad = _softmax_pair_reference(LOGITS, LABELS)
+    for _, ops, method in _implementations(framework):
+        def fn(x, t, ops=ops, method=method):
+            log_pt, log_rest = method(ops, x, t)
+            return ops.stack([log_pt, log_rest], axis=0)
+
+        value, (grad,) = frameworks.value_and_grad(framework, fn, [LOGITS, LABELS], wrt=[0])
+        assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
+        np.testing.assert_allclose(value[0], want_log_pt, rtol=1e-5, atol=1e-6)
+        finite = np.isfinite(want_log_rest)
+        np.testing.assert_allclose(value[1][finite], want_log_rest[finite], rtol=1e-5, atol=1e-6)
+        assert np.all(value[1][~finite] < -1e30)  # an underflowed rest: the lowest float
+        # d/dx [log p_t + (1 - p_t)] from the float64 softmax algebra (1 - p_t = exp(log_rest))
+        _, (grad_sum,) = frameworks.value_and_grad(
+            framework, lambda x, t, fn=fn, ops=ops: ops.sum(fn(x, t)[0]) + ops.sum(ops.exp(fn(x, t)[1])),
+            [LOGITS, LABELS], wrt=[0],
+        )
+        np.testing.assert_allclose(grad_sum, want_grad, rtol=1e-4, atol=1e-5)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@pytest.mark.parametrize("framework", CASES)
+def test_sigmoid_pair_and_binary_crossentropy(framework):
+    ops = get_ops(framework)
+    x64, y64 = X.astype(np.float64), Y.astype(np.float64)
+    with np.errstate(over="ignore"):
+        want_p, want_q = _sigmoid(x64), _sigmoid(-x64)
+    want_bce = np.maximum(x64, 0) - x64 * y64 + np.log1p(np.exp(-np.abs(x64)))
+    for method_owner in {type(ops), Ops}:
+        pair = method_owner.sigmoid_pair
+        bce = method_owner.binary_crossentropy
+        value, (grad,) = frameworks.value_and_grad(
+            framework, lambda x, pair=pair: ops.stack(list(pair(ops, x)), axis=0), [X], wrt=[0]
+        )
+        np.testing.assert_allclose(value[0], want_p, rtol=1e-6, atol=1e-37)  # denormals may flush
+        np.testing.assert_allclose(value[1], want_q, rtol=1e-6, atol=1e-37)
+        # d/dx (σ(x) + σ(−x)) = 0; d/dx σ(x) at 0 is 1/4 (not 0 as |x|' would give)
+        np.testing.assert_allclose(grad, 0.0, atol=1e-6)
+        _, (grad_p,) = frameworks.value_and_grad(
+            framework, lambda x, pair=pair: pair(ops, x)[0], [X], wrt=[0]
+        )
+        np.testing.assert_allclose(grad_p, want_p * want_q, rtol=1e-5, atol=1e-12)  # torch.sigmoid: 0 past ~17
+        value, (grad,) = frameworks.value_and_grad(
+            framework, lambda x, y, bce=bce: bce(ops, y, x, from_logits=True), [X, Y], wrt=[0]
+        )
+        np.testing.assert_allclose(value, want_bce, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(grad, want_p - y64, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("framework", CASES)
+def test_lerp_is_exact_at_the_ends(framework):
+    ops = get_ops(framework)
+    a = np.array([1.0, 1e-30, 0.25, 3.0], np.float32)
+    b = np.array([1e-30, 1.0, 0.75, -1.0], np.float32)
+    w = np.array([1.0, 0.0, 0.5, 0.25], np.float32)
+    value, _ = frameworks.value_and_grad(framework, ops.lerp, [a, b, w], wrt=[])
+    assert value[0] == np.float32(1e-30) and value[1] == np.float32(1e-30)
+    np.testing.assert_allclose(value[2:], [0.5, 2.0], rtol=1e-7)
