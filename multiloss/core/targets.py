@@ -8,7 +8,6 @@ last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 from multiloss.core.checks import (
@@ -46,13 +45,17 @@ class CategoricalTargets:
     dtype: str  # compute dtype
     out_dtype: str  # dtype of the returned loss
     normalized: bool = False  # scores are log-probabilities already
+    _log_probs: Any = None
 
-    @functools.cached_property
+    @property
     def log_probs(self) -> Any:
-        """``[..., C]`` log-probabilities (formed on first use)."""
-        if self.normalized:
-            return self.scores
-        return self.ops.log_softmax(self.scores, axis=-1)
+        """``[..., C]`` log-probabilities (formed on first use; a plain cache, as
+        ``functools.cached_property`` takes a lock ``torch.compile`` cannot trace)."""
+        if self._log_probs is None:
+            self._log_probs = (
+                self.scores if self.normalized else self.ops.log_softmax(self.scores, axis=-1)
+            )
+        return self._log_probs
 
     def true_neg_log_prob(self, label_smoothing: float = 0.0, reduction: str = "none") -> Any:
         """``−log p_t`` of integer labels ``[...]`` (with ``label_smoothing`` ε:

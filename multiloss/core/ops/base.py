@@ -285,10 +285,6 @@ class Ops:
             "keras.src.backend.common.variables"
         ).standardize_dtype
 
-    @property
-    def framework(self) -> str:
-        return self.name
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
