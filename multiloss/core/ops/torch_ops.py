@@ -83,6 +83,48 @@ def _reduction(name: str, torch_fn: Callable[..., Any]) -> Callable[..., Any]:
     return op
 
 
+class _SoftmaxTargetAndRest(torch.autograd.Function):
+    """``(log p_t, log(1 − p_t))`` of :meth:`Ops.log_softmax_target_and_rest
+    <multiloss.core.ops.base.Ops.log_softmax_target_and_rest>` with its gradient
+    written out. With ``e = exp(x − max x)``, ``R = Σ_{k≠t} e_k``, ``S = Σ e`` and
+    ``p = e / S``, upstream gradients ``a`` (of ``log p_t``) and ``b`` (of ``log(1 − p_t)``):
+
+        ∂/∂x_j = a (δ_jt − p_j) + b ((1 − δ_jt) e_j / R − p_j)
+
+    (``b`` counts for nothing where ``R`` underflowed to 0: ``log(1 − p_t)`` is then the
+    constant lowest float). Once differentiable: a second derivative raises (the
+    element-wise form, under ``torch.compile`` or ``torch.func``, has them all).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Any, index: Any) -> tuple[Any, Any]:
+        # No autograd inside: in-place ops on fresh tensors, no [..., C] copies.
+        peak = logits.amax(dim=-1, keepdim=True)
+        e = torch.sub(logits, peak).exp_()
+        e_t = e.gather(-1, index)
+        rest = e.scatter_(-1, index, 0.0).sum(dim=-1, keepdim=True)  # target zeroed...
+        e.scatter_(-1, index, e_t)  # ...and put back
+        total_minus_one = torch.sub(e_t, 1.0).add_(rest)  # S − 1 (exact where z_t = 0)
+        log_sum = torch.log1p(total_minus_one)
+        log_pt = logits.gather(-1, index).sub_(peak).sub_(log_sum)
+        lowest = torch.finfo(logits.dtype).min
+        log_rest = torch.log(rest).sub_(log_sum).masked_fill_(rest == 0, lowest)
+        ctx.save_for_backward(e, rest, total_minus_one.add_(1.0), index)
+        return log_pt.squeeze(-1), log_rest.squeeze(-1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_pt: Any, grad_rest: Any) -> tuple[Any, None]:
+        e, rest, total, index = ctx.saved_tensors
+        positive = rest > 0
+        a = grad_pt.unsqueeze(-1)
+        b = torch.where(positive, grad_rest.unsqueeze(-1), 0.0)
+        per_rest = b / torch.where(positive, rest, 1.0)
+        grad = e * (per_rest - (a + b) / total)
+        p_t = torch.take_along_dim(e, index, dim=-1) / total
+        return grad.scatter_(-1, index, a * (1.0 - p_t) - b * p_t), None
+
+
 class TorchOps(Ops):
     """``keras.ops`` on torch tensors; the only module of multiloss that calls torch."""
 
@@ -238,23 +280,18 @@ class TorchOps(Ops):
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
     def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
-        """Eagerly, the base class' formula with fewer passes over ``[..., C]``: the
-        target's logit gathered and its ``e`` zeroed by a scatter (``torch.compile`` fuses
-        the base class' masked sums into one kernel instead)."""
-        if not _is_float(logits) or not isinstance(labels, torch.Tensor) or (
-            torch.compiler.is_compiling()
+        """Eagerly, the base class' formula as one autograd node with its gradient
+        written out (:class:`_SoftmaxTargetAndRest`): a few passes over ``[..., C]``
+        each way instead of one per op (``torch.compile`` fuses the base class' form
+        into one kernel instead)."""
+        if (
+            not _is_float(logits)
+            or not isinstance(labels, torch.Tensor)
+            or torch.compiler.is_compiling()
+            or torch._C._are_functorch_transforms_active()  # torch.func: the op-by-op form
         ):
             return super().log_softmax_target_and_rest(logits, labels)
-        index = labels.long().unsqueeze(-1)
-        peak = logits.detach().amax(dim=-1, keepdim=True)
-        e = torch.exp(logits - peak)
-        rest = e.scatter(-1, index, 0.0).sum(dim=-1)
-        z_t = (torch.take_along_dim(logits, index, dim=-1) - peak).squeeze(-1)
-        log_sum = torch.log1p(rest + (torch.exp(z_t) - 1.0))
-        positive = rest > 0
-        log_rest = torch.log(torch.where(positive, rest, 1.0)) - log_sum
-        lowest = torch.finfo(logits.dtype).min
-        return z_t - log_sum, torch.where(positive, log_rest, lowest)
+        return _SoftmaxTargetAndRest.apply(logits, labels.long().unsqueeze(-1))
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
