@@ -28,6 +28,10 @@ _NAMES = {
     torch.int32: "int32", torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool",
 }
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
+#: The binding F.cross_entropy calls (private to torch: used when present, eagerly, on
+#: plain tensors; F.cross_entropy otherwise), and its reduction codes.
+_CROSS_ENTROPY_KERNEL = getattr(getattr(torch._C, "_nn", None), "cross_entropy_loss", None)
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 
 
 def _is_float(x: Any) -> bool:
@@ -160,9 +164,14 @@ class TorchOps(Ops):
 
     def __init__(self) -> None:
         super().__init__()
+        from keras.src.backend.common import global_state
         from keras.src.backend.torch import core as keras_torch_core
 
         self._keras_core = keras_torch_core
+        # Keras' torch device is a thread-local attribute over a default: read directly
+        # (``get_device()`` costs as much as a small kernel).
+        self._keras_state = global_state.GLOBAL_STATE_TRACKER
+        self._keras_default_cpu = keras_torch_core.DEFAULT_DEVICE == "cpu"
         self._same_device: dict[tuple[torch.device, str], bool] = {}
 
     def dtype(self, x: Any) -> str:
@@ -268,13 +277,24 @@ class TorchOps(Ops):
     ) -> Any:
         """``F.cross_entropy``: log-softmax, pick, smoothing and reduction fused."""
         if _is_float(logits) and isinstance(labels, torch.Tensor) and _is_scalar(label_smoothing):
+            if labels.dtype != torch.int64:
+                labels = labels.long()
             if logits.ndim == 2:
+                if (
+                    _CROSS_ENTROPY_KERNEL is not None
+                    and type(logits) is torch.Tensor
+                    and not torch.compiler.is_compiling()
+                ):
+                    # F.cross_entropy's own kernel, without its Python argument handling
+                    return _CROSS_ENTROPY_KERNEL(
+                        logits, labels, None, _REDUCTIONS[reduction], -100, float(label_smoothing)
+                    )
                 return F.cross_entropy(
-                    logits, labels.long(), reduction=reduction, label_smoothing=label_smoothing
+                    logits, labels, reduction=reduction, label_smoothing=label_smoothing
                 )
             flat = logits.reshape(-1, logits.shape[-1])
             loss = F.cross_entropy(
-                flat, labels.long().reshape(-1), reduction=reduction, label_smoothing=label_smoothing
+                flat, labels.reshape(-1), reduction=reduction, label_smoothing=label_smoothing
             )
             return loss.reshape(labels.shape) if reduction == "none" else loss
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
@@ -306,6 +326,10 @@ class TorchOps(Ops):
         return super().lerp(a, b, w)
 
     # --- framework services -------------------------------------------------------
+    def _keras_on_cpu(self) -> bool:
+        device = getattr(self._keras_state, "torch_device", None)
+        return self._keras_default_cpu if device is None else device == "cpu"
+
     def _is_keras_device(self, device: torch.device) -> bool:
         keras_device = self._keras_core.get_device()
         key = (device, keras_device)
@@ -328,7 +352,7 @@ class TorchOps(Ops):
         """
         for arg in args:
             if isinstance(arg, torch.Tensor):
-                if arg.is_cpu and self._keras_core.get_device() == "cpu":  # the cheap case
+                if arg.is_cpu and self._keras_on_cpu():  # the cheap case
                     return fn(self, *args, **kwargs)
                 device = arg.device
                 break
