@@ -54,6 +54,8 @@ def _dims_match(a: int | None, b: int | None) -> bool:
 
 
 def check_same_shape(name_a: str, shape_a: tuple, name_b: str, shape_b: tuple) -> None:
+    if shape_a == shape_b:
+        return
     if len(shape_a) != len(shape_b) or not all(map(_dims_match, shape_a, shape_b)):
         raise ValueError(
             f"{name_a} and {name_b} must have the same shape, got {name_a} {shape_a} "

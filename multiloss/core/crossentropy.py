@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from multiloss.core.checks import check_reduction, check_scalar, static_shape
+from multiloss.core.checks import check_reduction, check_scalar
 from multiloss.core.common import param_tensor, reduce, safe_where
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets, sigmoid_log_probs, sigmoid_targets
@@ -79,7 +79,7 @@ def cross_entropy(
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     weight_sum = None
     if t.labels is not None and weights is None and t.mask is None and reduction != "none" and (
-        _known_and_not_empty(static_shape(t.labels))
+        _known_and_not_empty(t.example_shape)
     ):  # one fused kernel, reduction included
         loss = t.true_neg_log_prob(label_smoothing, reduction)
         return loss if ops.dtype(loss) == t.out_dtype else ops.cast(loss, t.out_dtype)

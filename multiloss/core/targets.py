@@ -45,6 +45,7 @@ class CategoricalTargets:
     dtype: str  # compute dtype
     out_dtype: str  # dtype of the returned loss
     normalized: bool = False  # scores are log-probabilities already
+    example_shape: tuple = ()  # static shape of one value per example ([...])
     _log_probs: Any = None
 
     @property
@@ -143,7 +144,7 @@ def categorical_targets(
             mask = ops.not_equal(labels, ignore_index)
             labels = ops.where(mask, labels, ops.zeros_like(labels))
         return CategoricalTargets(
-            ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized
+            ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized, true_shape
         )
 
     check_same_shape("y_true", true_shape, "y_pred", pred_shape)
@@ -156,7 +157,7 @@ def categorical_targets(
     if axis != len(pred_shape) - 1:
         target = ops.moveaxis(target, axis, -1)
     return CategoricalTargets(
-        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized
+        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized, ids_shape
     )
 
 
