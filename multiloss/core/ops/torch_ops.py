@@ -12,6 +12,7 @@ is moved to Keras' default device: results stay on the input's device.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -87,13 +88,18 @@ def _reduction(name: str, torch_fn: Callable[..., Any]) -> Callable[..., Any]:
     return op
 
 
+_LN2 = math.log(2.0)
+
+
 class _SoftmaxTargetAndRest(torch.autograd.Function):
     """``(log p_t, log(1 − p_t))`` of :meth:`Ops.log_softmax_target_and_rest
     <multiloss.core.ops.base.Ops.log_softmax_target_and_rest>` with its gradient
-    written out. With ``e = exp(x − max x)``, ``R = Σ_{k≠t} e_k``, ``S = Σ e`` and
-    ``p = e / S``, upstream gradients ``a`` (of ``log p_t``) and ``b`` (of ``log(1 − p_t)``):
+    written out, from torch's fused ``log_softmax``: ``R = Σ_{k≠t} p_k`` is summed
+    directly (exact as ``p_t → 1``), ``log(1 − p_t) = log R`` and, where ``p_t > 1/2``,
+    ``log p_t = log1p(−R)``. With upstream gradients ``a`` (of ``log p_t``) and ``b``
+    (of ``log(1 − p_t)``):
 
-        ∂/∂x_j = a (δ_jt − p_j) + b ((1 − δ_jt) e_j / R − p_j)
+        ∂/∂x_j = a (δ_jt − p_j) + b ((1 − δ_jt) p_j / R − p_j)
 
     (``b`` counts for nothing where ``R`` underflowed to 0: ``log(1 − p_t)`` is then the
     constant lowest float). Once differentiable: a second derivative raises (the
@@ -103,29 +109,28 @@ class _SoftmaxTargetAndRest(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: Any, index: Any) -> tuple[Any, Any]:
         # No autograd inside: in-place ops on fresh tensors, no [..., C] copies.
-        peak = logits.amax(dim=-1, keepdim=True)
-        e = torch.sub(logits, peak).exp_()
-        e_t = e.gather(-1, index)
-        rest = e.scatter_(-1, index, 0.0).sum(dim=-1, keepdim=True)  # target zeroed...
-        e.scatter_(-1, index, e_t)  # ...and put back
-        total_minus_one = torch.sub(e_t, 1.0).add_(rest)  # S − 1 (exact where z_t = 0)
-        log_sum = torch.log1p(total_minus_one)
-        log_pt = logits.gather(-1, index).sub_(peak).sub_(log_sum)
-        lowest = torch.finfo(logits.dtype).min
-        log_rest = torch.log(rest).sub_(log_sum).masked_fill_(rest == 0, lowest)
-        ctx.save_for_backward(e, rest, total_minus_one.add_(1.0), index)
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_pt = log_p.gather(-1, index)
+        p = log_p.exp_()
+        p_t = p.gather(-1, index)
+        rest = p.scatter_(-1, index, 0.0).sum(dim=-1, keepdim=True)  # target zeroed...
+        p.scatter_(-1, index, p_t)  # ...and put back
+        top = log_pt > -_LN2  # p_t > 1/2: log1p(−R) is exact where log_softmax rounds
+        log_pt = torch.where(top, torch.log1p(rest.clamp_max(0.5).neg_()), log_pt)
+        log_rest = torch.log(rest).masked_fill_(rest == 0, torch.finfo(logits.dtype).min)
+        ctx.save_for_backward(p, rest, index)
         return log_pt.squeeze(-1), log_rest.squeeze(-1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_pt: Any, grad_rest: Any) -> tuple[Any, None]:
-        e, rest, total, index = ctx.saved_tensors
+        p, rest, index = ctx.saved_tensors
         positive = rest > 0
         a = grad_pt.unsqueeze(-1)
         b = torch.where(positive, grad_rest.unsqueeze(-1), 0.0)
         per_rest = b / torch.where(positive, rest, 1.0)
-        grad = e * (per_rest - (a + b) / total)
-        p_t = torch.take_along_dim(e, index, dim=-1) / total
+        grad = p * (per_rest - (a + b))
+        p_t = p.gather(-1, index)
         return grad.scatter_(-1, index, a * (1.0 - p_t) - b * p_t), None
 
 
