@@ -99,9 +99,7 @@ def import_keras(framework: str | None = None) -> Any:
     chosen = "keras" in sys.modules or os.environ.get("KERAS_BACKEND")
     if not chosen:
         configured, source = keras_configured_backend()
-        chosen = source != "Keras' default backend" and importlib.util.find_spec(
-            {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(configured, configured)
-        ) is not None
+        chosen = source != "Keras' default backend" and importlib.util.find_spec(configured) is not None
     if framework is not None and not chosen:
         os.environ["KERAS_BACKEND"] = framework
         try:
@@ -379,8 +377,10 @@ class Ops:
     # --- framework services (not keras.ops) -----------------------------------------
     def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """Call the core function ``fn(self, *args, **kwargs)`` in the scope the framework
-        needs (torch: Keras' device pinned to the inputs'; TensorFlow: its dtype rules)."""
-        return fn(self, *args, **kwargs)
+        needs (:meth:`scope_of` the arguments: torch pins Keras' device to the inputs',
+        TensorFlow applies its dtype rules)."""
+        with self.scope_of(args):
+            return fn(self, *args, **kwargs)
 
     def scope_of(self, tensors: tuple) -> contextlib.AbstractContextManager:
         """The scope :meth:`run` calls in, for code holding ``tensors`` (stateful steps)."""

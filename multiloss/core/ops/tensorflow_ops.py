@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -86,15 +86,6 @@ class TensorFlowOps(Ops):
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             return self.reduce_examples(loss, reduction)
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
-
-    def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        if not self._switch_rules:
-            return fn(self, *args, **kwargs)
-        token = _KEEP_64_BIT.set(True)
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            _KEEP_64_BIT.reset(token)
 
     def scope_of(self, tensors: tuple) -> contextlib.AbstractContextManager:
         return tensorflow_dtype_rules() if self._switch_rules else contextlib.nullcontext()

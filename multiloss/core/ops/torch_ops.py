@@ -357,15 +357,10 @@ class TorchOps(Ops):
         """
         for arg in args:
             if isinstance(arg, torch.Tensor):
-                if arg.is_cpu and self._keras_on_cpu():  # the cheap case
+                if arg.is_cpu and self._keras_on_cpu():  # the common case, no context
                     return fn(self, *args, **kwargs)
-                device = arg.device
                 break
-        else:
-            return fn(self, *args, **kwargs)
-        if self._is_keras_device(device):
-            return fn(self, *args, **kwargs)
-        with self._keras_core.device_scope(str(device)):
+        with self.scope_of(args):
             return fn(self, *args, **kwargs)
 
     @contextlib.contextmanager
