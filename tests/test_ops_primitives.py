@@ -12,15 +12,18 @@ from multiloss.core.ops import Ops, get_ops
 
 LOGITS = np.array(
     [[3.0, 0.5, -1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [40.0, 0.0, -3.0, 1.0],
-     [1e4, 0.0, -1e4, 5.0], [-2.0, 30.0, 29.0, 0.0]],
+     [1e4, 0.0, -1e4, 5.0], [-2.0, 30.0, 29.0, 0.0],
+     # p_t underflows (subnormal, then 0) while log p_t = -100, -2e4 stays exact
+     [0.0, -100.0, 5.0, 1.0], [1e4, 0.0, -1e4, 5.0]],
     np.float32,
 )
-LABELS = np.array([0, 2, 0, 0, 2])
+LABELS = np.array([0, 2, 0, 0, 2, 1, 2])
 X = np.array([-1e4, -90.0, -30.0, -2.0, 0.0, 0.5, 3.0, 30.0, 90.0, 1e4], np.float32)
 Y = np.array([1.0, 0.0, 1.0, 0.3, 1.0, 0.0, 0.5, 0.0, 1.0, 0.0], np.float32)
 
 
-def _softmax_pair_reference(logits, labels):
+def _softmax_terms_reference(logits, labels):
+    """float64 (−log p_t, 1 − p_t) and their gradients w.r.t. the logits."""
     x = logits.astype(np.float64)
     z = x - x.max(-1, keepdims=True)
     e = np.exp(z)
@@ -28,21 +31,20 @@ def _softmax_pair_reference(logits, labels):
     rest = np.array([np.delete(e[i], labels[i]).sum() for i in rows])
     total = e.sum(-1)
     log_total = np.log1p(rest + np.expm1(z[rows, labels]))  # exact also where S - 1 < eps
-    log_pt = z[rows, labels] - log_total
-    with np.errstate(divide="ignore"):
-        log_rest = np.log(rest) - log_total
-    # d/dx of sum(log p_t) + sum((1 - p_t)): softmax algebra
+    ce = log_total - z[rows, labels]
+    one_minus = rest / total
+    # softmax algebra: d(−log p_t) = p − δ, d(1 − p_t) = −p_t (δ − p)
     p = e / total[:, None]
     onehot = np.eye(x.shape[1])[labels]
-    grad = (onehot - p) + (-(p[rows, labels])[:, None] * (onehot - p))
-    return log_pt, log_rest, grad
+    p_t = p[rows, labels][:, None]
+    return (ce, one_minus), (p - onehot, -p_t * (onehot - p))
 
 
 def _implementations(framework):
     ops = get_ops(framework)
-    yield f"{framework}", ops, type(ops).log_softmax_target_and_rest
-    if type(ops).log_softmax_target_and_rest is not Ops.log_softmax_target_and_rest:
-        yield f"{framework}-base", ops, Ops.log_softmax_target_and_rest
+    yield f"{framework}", ops, type(ops).softmax_target_terms
+    if type(ops).softmax_target_terms is not Ops.softmax_target_terms:
+        yield f"{framework}-base", ops, Ops.softmax_target_terms
 
 
 CASES = [
@@ -51,26 +53,50 @@ CASES = [
 
 
 @pytest.mark.parametrize("framework", CASES)
-def test_log_softmax_target_and_rest(framework):
-    want_log_pt, want_log_rest, want_grad = _softmax_pair_reference(LOGITS, LABELS)
+def test_softmax_target_terms(framework):
+    (want_ce, want_rest), want_grads = _softmax_terms_reference(LOGITS, LABELS)
     for _, ops, method in _implementations(framework):
         def fn(x, t, ops=ops, method=method):
-            log_pt, log_rest = method(ops, x, t)
-            return ops.stack([log_pt, log_rest], axis=0)
+            return ops.stack(list(method(ops, x, t)), axis=0)
 
-        value, (grad,) = frameworks.value_and_grad(framework, fn, [LOGITS, LABELS], wrt=[0])
-        assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
-        # relative: log p_t ≈ −R is exact near p_t = 1 (row 3: ~1e-17)
-        np.testing.assert_allclose(value[0], want_log_pt, rtol=1e-5, atol=1e-30)
-        finite = np.isfinite(want_log_rest)
-        np.testing.assert_allclose(value[1][finite], want_log_rest[finite], rtol=1e-5, atol=1e-6)
-        assert np.all(value[1][~finite] < -1e30)  # an underflowed rest: the lowest float
-        # d/dx [log p_t + (1 - p_t)] from the float64 softmax algebra (1 - p_t = exp(log_rest))
-        _, (grad_sum,) = frameworks.value_and_grad(
-            framework, lambda x, t, fn=fn, ops=ops: ops.sum(fn(x, t)[0]) + ops.sum(ops.exp(fn(x, t)[1])),
-            [LOGITS, LABELS], wrt=[0],
-        )
-        np.testing.assert_allclose(grad_sum, want_grad, rtol=1e-4, atol=1e-5)
+        value, _ = frameworks.value_and_grad(framework, fn, [LOGITS, LABELS], wrt=[0])
+        assert np.all(np.isfinite(value))
+        # relative: −log p_t ≈ 1 − p_t is exact near p_t = 1 (row 3: ~1e-17; a p_t that
+        # underflows, rows 5 and 6: −log p_t = 105, 2e4)
+        np.testing.assert_allclose(value[0], want_ce, rtol=1e-5, atol=1e-30)
+        np.testing.assert_allclose(value[1], want_rest, rtol=1e-5, atol=1e-30)
+        for k, want in enumerate(want_grads):
+            _, (grad,) = frameworks.value_and_grad(
+                framework, lambda x, t, k=k, ops=ops, method=method: ops.sum(method(ops, x, t)[k]),
+                [LOGITS, LABELS], wrt=[0],
+            )
+            assert np.all(np.isfinite(grad))
+            np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6, err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (300, 200)], ids=["few-calls", "few-passes"])
+def test_torch_eager_terms_both_forms(shape):
+    """The torch eager primitive picks its form by size: both against float64."""
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=shape) * 8).astype(np.float32)
+    logits[0, :] = [30.0] + [-30.0] * (shape[1] - 1)  # p_t -> 1
+    labels = rng.integers(0, shape[1], size=shape[0])
+    labels[0] = 0
+    (want_ce, want_rest), want_grads = _softmax_terms_reference(logits, labels)
+    ops = get_ops("torch")
+    value, _ = frameworks.value_and_grad(
+        "torch", lambda x, t: ops.stack(list(ops.softmax_target_terms(x, t)), axis=0),
+        [logits, labels], wrt=[0],
+    )
+    np.testing.assert_allclose(value[0], want_ce, rtol=1e-5, atol=1e-30)
+    np.testing.assert_allclose(value[1], want_rest, rtol=1e-5, atol=1e-30)
+    def weighted(x, t):  # both upstream gradients at once
+        ce, rest = ops.softmax_target_terms(x, t)
+        return ops.sum(ce) - 2.5 * ops.sum(rest)
+
+    _, (grad,) = frameworks.value_and_grad("torch", weighted, [logits, labels], wrt=[0])
+    want = want_grads[0] - 2.5 * want_grads[1]
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5)
 
 
 def _sigmoid(x):

@@ -99,8 +99,8 @@ def softmax_focal_terms(ops: Any, t: CategoricalTargets, alpha: Any, gamma: Any)
     """
     if t.labels is not None:
         if focuses(gamma):
-            log_pt, log_one_minus_pt = t.true_log_prob_and_rest()
-            loss = -log_pt * modulating_factor(ops, log_one_minus_pt, gamma)
+            ce, one_minus_pt = t.true_terms()
+            loss = ce * modulating_factor(ops, one_minus_pt, gamma)
         else:
             loss = t.true_neg_log_prob()
         if alpha is None:

@@ -99,13 +99,15 @@ def _small_integer(exponent: Any) -> bool:
     )
 
 
-def modulating_factor(ops: Any, log_one_minus_p: Any, gamma: Any) -> Any:
-    """``(1 − p)^γ`` from the exact ``log(1 − p)``: repeated multiplication of
-    ``1 − p`` for a small integral Python γ, else ``exp(γ · log(1 − p))`` (finite
-    gradients for every γ >= 0, also where ``1 − p`` underflows)."""
+def modulating_factor(ops: Any, one_minus_p: Any, gamma: Any) -> Any:
+    """``(1 − p)^γ`` of an exact ``1 − p``: repeated multiplication for a small
+    integral Python γ, else ``exp(γ · log(1 − p))`` with ``1 − p`` floored at the
+    smallest normal float (as :func:`sigmoid_one_minus_pt`): finite gradients for
+    every γ >= 0, also where ``1 − p`` underflows."""
     if _small_integer(gamma):
-        return power(ops, ops.exp(log_one_minus_p), gamma)
-    return ops.exp(gamma * log_one_minus_p)
+        return power(ops, one_minus_p, gamma)
+    tiny = float(np.finfo(ops.dtype(one_minus_p)).tiny)
+    return ops.exp(gamma * ops.log(ops.maximum(one_minus_p, tiny)))
 
 
 def modulate(ops: Any, loss: Any, log_one_minus_p: Any, gamma: Any) -> Any:

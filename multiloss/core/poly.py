@@ -48,8 +48,8 @@ def poly1_cross_entropy(
         \qquad q = (1 - s)\, y + s / C, \quad p = \operatorname{softmax}(x)
 
     i.e. CE + ε·(1 − p_t) for one-hot targets, with the smoothed labels in both terms
-    as the paper's code and optax do. :math:`1 - p_c = \exp(\log \sum_{k \ne c} p_k)`
-    is computed in log space: exact when :math:`p_c` rounds to 1.
+    as the paper's code and optax do. :math:`1 - p_c = \sum_{k \ne c} p_k` is summed
+    directly: exact when :math:`p_c` rounds to 1.
 
     Paper: https://arxiv.org/abs/2204.12511
 
@@ -85,9 +85,7 @@ def poly1_cross_entropy(
     check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     t = categorical_targets(ops, y_pred, y_true, axis=axis)
     if t.labels is not None:
-        log_pt, log_one_minus_pt = t.true_log_prob_and_rest()
-        ce = -log_pt
-        one_minus_pt = ops.exp(log_one_minus_pt)
+        ce, one_minus_pt = t.true_terms()
     else:
         log_one_minus_p = log_one_minus_softmax(ops, t.log_probs)
         ce = ops.sum(t.target_probs * neg_log_prob(ops, t.log_probs, log_one_minus_p), axis=-1)

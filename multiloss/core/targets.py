@@ -74,10 +74,9 @@ class CategoricalTargets:
             loss = -(1.0 - label_smoothing) * picked - label_smoothing * ops.mean(self.scores, axis=-1)
         return ops.reduce_examples(loss, reduction)
 
-    def true_log_prob_and_rest(self) -> tuple[Any, Any]:
-        """``(log p_t, log(1 − p_t))`` of integer labels, both exact as ``p_t → 1``
-        (see :meth:`~multiloss.core.ops.base.Ops.log_softmax_target_and_rest`)."""
-        return self.ops.log_softmax_target_and_rest(self.scores, self.labels)
+    def true_terms(self) -> tuple[Any, Any]:
+        """``(−log p_t, 1 − p_t)`` of integer labels, both exact as ``p_t → 1`` (see :meth:`~multiloss.core.ops.base.Ops.softmax_target_terms`)."""
+        return self.ops.softmax_target_terms(self.scores, self.labels)
 
     def true_log_prob(self, ops: Any) -> Any:
         """log p of the target class, shape [...] (expected value for soft targets)."""

@@ -320,19 +320,20 @@ class Ops:
             return values
         return self.mean(values) if reduction == "mean" else self.sum(values)
 
-    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
-        """``(log p_t, log(1 − p_t))`` of ``p = softmax(logits)`` at integer ``labels``.
+    def softmax_target_terms(self, logits: Any, labels: Any) -> tuple[Any, Any]:
+        """``(−log p_t, 1 − p_t)`` of ``p = softmax(logits)`` at integer ``labels``:
+        what cross entropy, focal and poly-1 losses take from the logits.
 
         Both exact as ``p_t → 1``, where ``log_softmax`` rounds ``log p_t`` to 0 and
         ``1 − p_t`` to 0: with ``z = x − max x``, ``e = exp(z)`` (the only transcendental
-        per element) and the two row sums ``R = Σ_{k≠t} e_k`` (summed directly, no
-        ``S − e_t`` cancellation) and ``S − 1 = R + e^{z_t} − 1``,
+        per element) and the row sum ``R = Σ_{k≠t} e_k`` (summed directly, no
+        ``S − e_t`` cancellation),
 
-            log p_t = z_t − log1p(R + e^{z_t} − 1),    log(1 − p_t) = log R − log S.
+            −log p_t = log1p(R + e^{z_t} − 1) − z_t,    1 − p_t = R / (R + e^{z_t}).
 
-        No ``[..., C]`` log-softmax is written: one max and one fused pass of sums.
-        Where ``R`` underflows to 0, ``log(1 − p_t)`` is the most negative float (so
-        ``(1 − p_t)^γ`` is 0) with a zero gradient: finite for every ``γ >= 0``.
+        No ``[..., C]`` log-softmax is written: one max and one fused pass of sums. The
+        denominator is at least 1 (the largest logit's ``e`` is 1, in ``R`` or as
+        ``e^{z_t}``); ``1 − p_t`` underflows to 0 only past a logit gap of ~87 (float32).
         """
         num_classes = logits.shape[-1]
         peak = self.stop_gradient(self.max(logits, axis=-1, keepdims=True))
@@ -341,13 +342,11 @@ class Ops:
         is_target = self.equal(self.expand_dims(labels, -1), self.arange(num_classes))
         rest = self.sum(self.where(is_target, 0.0, e), axis=-1)
         z_t = self.sum(self.where(is_target, z, 0.0), axis=-1)
+        e_t = self.exp(z_t)
         # S − 1 = R + (e^{z_t} − 1): exact where t is the arg max (z_t = 0), with the
         # gradient e^{z_t}; exp − 1 rather than expm1, which compilers do not vectorise.
-        log_sum = self.log1p(rest + (self.exp(z_t) - 1.0))
-        positive = self.greater(rest, 0.0)
-        log_rest = self.log(self.where(positive, rest, 1.0)) - log_sum
-        lowest = float(np.finfo(self.dtype(rest)).min)
-        return z_t - log_sum, self.where(positive, log_rest, lowest)
+        neg_log_pt = self.log1p(rest + (e_t - 1.0)) - z_t
+        return neg_log_pt, rest / (rest + e_t)
 
     def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
         """``keras.ops.binary_crossentropy`` (element-wise). From logits as

@@ -91,47 +91,68 @@ def _reduction(name: str, torch_fn: Callable[..., Any]) -> Callable[..., Any]:
 _LN2 = math.log(2.0)
 
 
-class _SoftmaxTargetAndRest(torch.autograd.Function):
-    """``(log p_t, log(1 − p_t))`` of :meth:`Ops.log_softmax_target_and_rest
-    <multiloss.core.ops.base.Ops.log_softmax_target_and_rest>` with its gradient
-    written out, from torch's fused ``log_softmax``: ``R = Σ_{k≠t} p_k`` is summed
-    directly (exact as ``p_t → 1``), ``log(1 − p_t) = log R`` and, where ``p_t > 1/2``,
-    ``log p_t = log1p(−R)``. With upstream gradients ``a`` (of ``log p_t``) and ``b``
-    (of ``log(1 − p_t)``):
+#: Logits with fewer elements than this take the fewest torch calls (each costs
+#: microseconds, more than the arithmetic), more take the fewest passes over memory.
+_FEW_ELEMENTS = 1 << 15
 
-        ∂/∂x_j = a (δ_jt − p_j) + b ((1 − δ_jt) p_j / R − p_j)
 
-    (``b`` counts for nothing where ``R`` underflowed to 0: ``log(1 − p_t)`` is then the
-    constant lowest float). Once differentiable: a second derivative raises (the
-    element-wise form, under ``torch.compile`` or ``torch.func``, has them all).
+def _probs_and_log_pt_few_calls(logits: Any, index: Any) -> tuple[Any, Any]:
+    log_p = torch.log_softmax(logits, dim=-1)
+    log_pt = log_p.gather(-1, index).squeeze(-1)
+    return log_p.exp_(), log_pt
+
+
+def _probs_and_log_pt_few_passes(logits: Any, index: Any) -> tuple[Any, Any]:
+    # On CPU torch's softmax kernel is faster than log_softmax, and than one exp pass.
+    # log p_t = (x_t − m) + log p_max: p_max = 1 / Σ_k e^{x_k − m} >= 1 / C never
+    # underflows, so log p_t stays exact where p_t itself underflows.
+    p = torch.softmax(logits, dim=-1)
+    log_pt = torch.log(p.amax(dim=-1)).add_(
+        logits.gather(-1, index).squeeze(-1) - logits.amax(dim=-1)
+    )
+    return p, log_pt
+
+
+class _SoftmaxTargetTerms(torch.autograd.Function):
+    """``(−log p_t, 1 − p_t)`` of :meth:`Ops.softmax_target_terms
+    <multiloss.core.ops.base.Ops.softmax_target_terms>` with its gradient written out,
+    from torch's fused softmax kernels. ``R = 1 − p_t = Σ_{k≠t} p_k`` is summed directly
+    (exact as ``p_t → 1``) and, where ``p_t > 1/2``, ``log p_t = log1p(−R)``. With
+    upstream gradients ``a`` (of ``−log p_t``) and ``c`` (of ``R``), ``k = a + c p_t``:
+
+        ∂/∂x_j = k p_j  (j ≠ t),    ∂/∂x_t = −k R
+
+    Once differentiable: a second derivative raises (the element-wise form, under
+    ``torch.compile`` or ``torch.func``, has them all).
     """
 
     @staticmethod
     def forward(ctx: Any, logits: Any, index: Any) -> tuple[Any, Any]:
         # No autograd inside: in-place ops on fresh tensors, no [..., C] copies.
-        log_p = torch.log_softmax(logits, dim=-1)
-        log_pt = log_p.gather(-1, index)
-        p = log_p.exp_()
-        p_t = p.gather(-1, index)
-        rest = p.scatter_(-1, index, 0.0).sum(dim=-1, keepdim=True)  # target zeroed...
-        p.scatter_(-1, index, p_t)  # ...and put back
-        top = log_pt > -_LN2  # p_t > 1/2: log1p(−R) is exact where log_softmax rounds
-        log_pt = torch.where(top, torch.log1p(rest.clamp_max(0.5).neg_()), log_pt)
-        log_rest = torch.log(rest).masked_fill_(rest == 0, torch.finfo(logits.dtype).min)
-        ctx.save_for_backward(p, rest, index)
-        return log_pt.squeeze(-1), log_rest.squeeze(-1)
+        few = logits.numel() < _FEW_ELEMENTS
+        p, log_pt = (_probs_and_log_pt_few_calls if few else _probs_and_log_pt_few_passes)(
+            logits, index
+        )
+        rest = p.scatter_(-1, index, 0.0).sum(dim=-1)  # p keeps the target zeroed
+        # p_t > 1/2: log1p(−R) is exact where the log-softmax rounds (the NaN of R > 1,
+        # a rounding, only in the branch not taken)
+        neg_log_pt = torch.where(log_pt > -_LN2, torch.log1p(-rest), log_pt).neg_()
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p, rest, neg_log_pt, index)
+        return neg_log_pt, rest
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_pt: Any, grad_rest: Any) -> tuple[Any, None]:
-        p, rest, index = ctx.saved_tensors
-        positive = rest > 0
-        a = grad_pt.unsqueeze(-1)
-        b = torch.where(positive, grad_rest.unsqueeze(-1), 0.0)
-        per_rest = b / torch.where(positive, rest, 1.0)
-        grad = p * (per_rest - (a + b))
-        p_t = p.gather(-1, index)
-        return grad.scatter_(-1, index, a * (1.0 - p_t) - b * p_t), None
+    def backward(ctx: Any, grad_ce: Any, grad_rest: Any) -> tuple[Any, None]:
+        p, rest, neg_log_pt, index = ctx.saved_tensors
+        if grad_rest is None:
+            k = grad_ce
+        else:
+            k = grad_rest * torch.exp(-neg_log_pt)
+            if grad_ce is not None:
+                k = k + grad_ce
+        grad = p * k.unsqueeze(-1)
+        return grad.scatter_(-1, index, (-k * rest).unsqueeze(-1)), None
 
 
 class TorchOps(Ops):
@@ -304,19 +325,21 @@ class TorchOps(Ops):
             return loss.reshape(labels.shape) if reduction == "none" else loss
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
-    def log_softmax_target_and_rest(self, logits: Any, labels: Any) -> tuple[Any, Any]:
-        """Eagerly, the base class' formula as one autograd node with its gradient
-        written out (:class:`_SoftmaxTargetAndRest`): a few passes over ``[..., C]``
-        each way instead of one per op (``torch.compile`` fuses the base class' form
-        into one kernel instead)."""
+    def softmax_target_terms(self, logits: Any, labels: Any) -> tuple[Any, Any]:
+        """Eagerly, the base class' terms as one autograd node with its gradient
+        written out (:class:`_SoftmaxTargetTerms`): a few passes over ``[..., C]`` each
+        way instead of one per op (``torch.compile`` fuses the base class' form into
+        one kernel instead)."""
         if (
             not _is_float(logits)
             or not isinstance(labels, torch.Tensor)
             or torch.compiler.is_compiling()
             or torch._C._are_functorch_transforms_active()  # torch.func: the op-by-op form
         ):
-            return super().log_softmax_target_and_rest(logits, labels)
-        return _SoftmaxTargetAndRest.apply(logits, labels.long().unsqueeze(-1))
+            return super().softmax_target_terms(logits, labels)
+        if labels.dtype != torch.int64:
+            labels = labels.long()
+        return _SoftmaxTargetTerms.apply(logits, labels.unsqueeze(-1))
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
