@@ -17,7 +17,9 @@ _INT = {int}
 def static_shape(x: Any) -> tuple[int | None, ...]:
     """The static shape of a tensor as a tuple (``None`` for unknown dimensions)."""
     shape = getattr(x, "shape", None)
-    if isinstance(shape, tuple) and set(map(type, shape)) <= _INT:  # torch.Size, jax: no copy
+    if type(shape) is tuple and None not in shape:  # jax, NumPy
+        return shape
+    if isinstance(shape, tuple) and set(map(type, shape)) <= _INT:  # torch.Size
         return tuple(shape)
     if shape is None:
         return np.shape(x)
@@ -64,6 +66,8 @@ def check_same_shape(name_a: str, shape_a: tuple, name_b: str, shape_b: tuple) -
 
 
 def is_python_scalar(value: Any) -> bool:
+    if type(value) is float or type(value) is int:  # the common case, no ABC check
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
