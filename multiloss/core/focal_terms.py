@@ -17,7 +17,6 @@ from multiloss.core.logspace import (
     modulate,
     modulating_factor,
     neg_log_prob,
-    power,
     sigmoid_one_minus_pt,
 )
 from multiloss.core.targets import CategoricalTargets, sigmoid_log_probs, sigmoid_targets
@@ -82,7 +81,7 @@ def sigmoid_focal_terms(
         log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
         ce = -(targets * log_p + (1.0 - targets) * log_q)
     one_minus_pt = sigmoid_one_minus_pt(ops, logits, targets, from_logits)
-    loss = ce * power(ops, one_minus_pt, gamma) if focuses(gamma) else ce
+    loss = ce * modulating_factor(ops, one_minus_pt, gamma) if focuses(gamma) else ce
     if weights is not None:
         loss = weights * loss
     return loss, one_minus_pt, out_dtype

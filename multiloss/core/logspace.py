@@ -2,11 +2,14 @@
 without cancellation.
 
 :math:`1 - p_t` is never computed as ``1 - p`` near 1: the sigmoid form takes
-:math:`y\\,\\sigma(-x) + (1 - y)\\,\\sigma(x)` (two accurate sigmoid tails, floored at
-the smallest normal float), the softmax form :math:`\\log(1 - p_c)` as ``log1p(-p)``
-where ``p <= 1/2`` and, above, as the log of the summed other probabilities. So
-:math:`1 - p_t` does not round to 0 at saturated logits, and ``gamma < 1`` (0.5, 0.25,
-...) keeps finite gradients there (the NaN of optax #1267 and kornia #918).
+:math:`y\\,\\sigma(-x) + (1 - y)\\,\\sigma(x)` (two accurate sigmoid tails), the softmax
+form the sum of the other probabilities (:meth:`Ops.softmax_target_terms
+<multiloss.core.ops.base.Ops.softmax_target_terms>`; for probability targets
+:math:`\\log(1 - p_c)` as ``log1p(-p)`` where ``p <= 1/2`` and, above, as the log of the
+summed other probabilities). So :math:`1 - p_t` does not round to 0 at saturated
+logits, and ``gamma < 1`` (0.5, 0.25, ...) keeps finite gradients there
+(:func:`modulating_factor` floors it at the smallest normal float; the NaN of optax
+#1267 and kornia #918).
 """
 
 from __future__ import annotations
@@ -24,16 +27,15 @@ def sigmoid_one_minus_pt(ops: Any, y_pred: Any, targets: Any, from_logits: bool 
     An interpolation between two accurate sigmoid tails (:meth:`Ops.sigmoid_pair
     <multiloss.core.ops.base.Ops.sigmoid_pair>`, one ``exp`` per element where compiled),
     exact at hard labels (:meth:`~multiloss.core.ops.base.Ops.lerp`): no cancellation
-    when ``p_t`` is close to 1. Floored at the smallest normal float (reached only past
-    |x| ≈ 87 in float32, where every loss term underflows anyway), so powers of it have
-    finite gradients for every exponent >= 0.
+    when ``p_t`` is close to 1. It reaches 0 only past |x| ≈ 103 (float32), where every
+    loss term underflows anyway; powers of it below 1 go through
+    :func:`modulating_factor`, which floors it for finite gradients.
     """
     if from_logits:
         p, q = ops.sigmoid_pair(y_pred)
     else:
         p, q = y_pred, 1.0 - y_pred
-    one_minus_pt = ops.lerp(p, q, targets)
-    return ops.maximum(one_minus_pt, float(np.finfo(ops.dtype(one_minus_pt)).tiny))
+    return ops.lerp(p, q, targets)
 
 
 def power(ops: Any, base: Any, exponent: Any) -> Any:
@@ -102,8 +104,8 @@ def _small_integer(exponent: Any) -> bool:
 def modulating_factor(ops: Any, one_minus_p: Any, gamma: Any) -> Any:
     """``(1 − p)^γ`` of an exact ``1 − p``: repeated multiplication for a small
     integral Python γ, else ``exp(γ · log(1 − p))`` with ``1 − p`` floored at the
-    smallest normal float (as :func:`sigmoid_one_minus_pt`): finite gradients for
-    every γ >= 0, also where ``1 − p`` underflows."""
+    smallest normal float: finite gradients for every γ >= 0 (``γ < 1`` too), also
+    where ``1 − p`` underflows to 0."""
     if _small_integer(gamma):
         return power(ops, one_minus_p, gamma)
     tiny = float(np.finfo(ops.dtype(one_minus_p)).tiny)
