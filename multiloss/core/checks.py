@@ -84,8 +84,8 @@ def check_scalar(
     Tensors are accepted as they are (their value is not known before tracing).
     """
     if type(value) is float or type(value) is int:  # the common case, checked first
-        if (low is None or value >= low) and (high is None or value <= high):
-            return
+        if value - value == 0 and (low is None or value >= low) and (high is None or value <= high):
+            return  # (value - value == 0: finite)
     if value is None:
         if allow_none:
             return
@@ -100,8 +100,8 @@ def check_scalar(
             if array.ndim != 0:
                 raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
         v = float(value)
-        if math.isnan(v):
-            raise ValueError(f"{name} must not be NaN")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {name}={v}")
         if low is not None and v < low:
             raise ValueError(f"{name} must be >= {low}, got {name}={v}")
         if high is not None and v > high:
@@ -109,6 +109,21 @@ def check_scalar(
         return
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
         raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+
+
+def check_static_scalar(
+    name: str, value: Any, *, low: float | None = None, high: float | None = None
+) -> None:
+    """A hyper-parameter that shapes the computation (e.g. ``label_smoothing``: whether
+    the smoothing terms exist at all) must be a Python or NumPy number, as in
+    ``torch.nn.functional.cross_entropy``: a tensor is refused with a ``TypeError``,
+    eagerly and under tracing alike (a traced value has no Python truth value)."""
+    if not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be a Python number (a static hyper-parameter), got "
+            f"{name} of type {type(value).__name__}"
+        )
+    check_scalar(name, value, low=low, high=high)
 
 
 def check_vector(
@@ -133,6 +148,8 @@ def check_vector(
         # Compared in plain Python: NumPy comparisons would be traced as tensor ops
         # (a data-dependent branch) under torch.compile.
         entries = [float(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        if not all(map(math.isfinite, entries)):
+            raise ValueError(f"every entry of {name} must be finite, got {entries}")
         if low is not None and any(v < low for v in entries):
             raise ValueError(f"every entry of {name} must be >= {low}, got {entries}")
         if high is not None and any(v > high for v in entries):

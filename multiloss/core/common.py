@@ -40,10 +40,11 @@ def safe_where(ops: Any, mask: Any, values: Any) -> Any:
 
 
 def safe_divide(ops: Any, total: Any, count: Any) -> Any:
-    """``total / count`` that is 0 (with a zero gradient) when ``count`` is 0."""
-    positive = ops.greater(count, 0)
-    denominator = ops.where(positive, count, ops.ones_like(count))
-    return ops.where(positive, total / denominator, ops.zeros_like(total))
+    """``total / count`` that is 0 (with a zero gradient) when ``count`` is 0 (only
+    then: a NaN count gives NaN)."""
+    nonzero = ops.not_equal(count, 0)
+    denominator = ops.where(nonzero, count, ops.ones_like(count))
+    return ops.where(nonzero, total / denominator, ops.zeros_like(total))
 
 
 def reduce(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from multiloss.core.checks import check_reduction, check_scalar
+from multiloss.core.checks import check_reduction, check_scalar, check_static_scalar
 from multiloss.core.common import param_tensor, reduce, safe_where
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets, sigmoid_log_probs, sigmoid_targets
@@ -72,10 +72,12 @@ def cross_entropy(
         [1.96437, 0.17425]
     """
     check_reduction(reduction)
-    check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    label_smoothing = float(label_smoothing)
     t = categorical_targets(
         ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index
     )
+    t.check_smoothing(label_smoothing)
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     weight_sum = None
     if t.labels is not None and weights is None and t.mask is None and reduction != "none" and (
@@ -97,7 +99,7 @@ def cross_entropy(
     else:
         target = t.target_probs
         if label_smoothing:
-            target = (1.0 - label_smoothing) * target + label_smoothing / t.num_classes
+            target = (1.0 - label_smoothing) * target + label_smoothing / t.class_count()
         weighted_log_probs = t.log_probs if weights is None else t.log_probs * weights
         loss = -ops.sum(target * weighted_log_probs, axis=-1)
     if t.mask is not None:

@@ -10,7 +10,7 @@ poly term is exact when :math:`p_t` rounds to 1 and its gradient stays finite.
 
 from __future__ import annotations
 
-from multiloss.core.checks import check_reduction, check_scalar
+from multiloss.core.checks import check_reduction, check_scalar, check_static_scalar
 from multiloss.core.common import as_float, reduce
 from multiloss.core.focal_terms import (
     check_softmax_focal_params,
@@ -82,8 +82,10 @@ def poly1_cross_entropy(
     """
     check_reduction(reduction)
     check_scalar("epsilon", epsilon, low=-1.0)
-    check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    label_smoothing = float(label_smoothing)
     t = categorical_targets(ops, y_pred, y_true, axis=axis)
+    t.check_smoothing(label_smoothing)
     if t.labels is not None:
         ce, one_minus_pt = t.true_terms()
     else:
@@ -94,7 +96,8 @@ def poly1_cross_entropy(
         # The uniform part: -mean_c log p_c, and sum_c (1 - p_c) / C = (C - 1) / C.
         smooth_ce = ops.logsumexp(t.scores, axis=-1) - ops.mean(t.scores, axis=-1)
         ce = (1.0 - label_smoothing) * ce + label_smoothing * smooth_ce
-        uniform = label_smoothing * (t.num_classes - 1) / t.num_classes
+        num_classes = t.class_count()
+        uniform = label_smoothing * (num_classes - 1) / num_classes
         one_minus_pt = (1.0 - label_smoothing) * one_minus_pt + uniform
     return reduce(ops, ce + epsilon * one_minus_pt, reduction, t.out_dtype)
 

@@ -46,6 +46,8 @@ def smooth_labels(ops, y_true, epsilon):
     if not is_python_scalar(epsilon):
         epsilon = param_tensor(ops, epsilon, dtype)
     num_classes = shape[-1]
+    if num_classes == 0:  # nothing to smooth: the (empty) labels as they are
+        return labels if dtype == out_dtype else ops.cast(labels, out_dtype)
     if num_classes is None:
         num_classes = ops.cast(ops.shape(labels)[-1], dtype)
     smoothed = (1.0 - epsilon) * labels + epsilon / num_classes

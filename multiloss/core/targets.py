@@ -8,14 +8,17 @@ last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
+
+import numpy as np
 
 from multiloss.core.checks import (
     check_axis,
     check_labels_in_range,
     check_rank,
     check_same_shape,
-    check_scalar,
+    check_static_scalar,
     check_vector,
     is_integer_dtype,
     static_shape,
@@ -46,6 +49,7 @@ class CategoricalTargets:
     out_dtype: str  # dtype of the returned loss
     normalized: bool = False  # scores are log-probabilities already
     example_shape: tuple = ()  # static shape of one value per example ([...])
+    pred_shape: tuple = ()  # static shape of y_pred as given
     _log_probs: Any = None
 
     @property
@@ -84,11 +88,30 @@ class CategoricalTargets:
             return -self.true_neg_log_prob()
         return ops.sum(self.target_probs * self.log_probs, axis=-1)
 
+    def class_count(self) -> Any:
+        """``C`` as a Python int, or as a scalar tensor of the compute dtype where the
+        class axis is unknown until run time (``tf.function`` with a ``None`` axis)."""
+        if self.num_classes is not None:
+            return self.num_classes
+        return self.ops.cast(self.ops.shape(self.scores)[-1], self.dtype)
+
     def one_hot(self, ops: Any) -> Any:
         """Targets as a [..., C] float tensor (one-hot ids or the given probabilities)."""
-        if self.labels is not None:
+        if self.labels is None:
+            return self.target_probs
+        if self.num_classes is not None:
             return ops.one_hot(self.labels, self.num_classes, dtype=self.dtype)
-        return self.target_probs
+        classes = ops.arange(ops.shape(self.scores)[-1], dtype=ops.dtype(self.labels))
+        return ops.cast(ops.equal(ops.expand_dims(self.labels, -1), classes), self.dtype)
+
+    def check_smoothing(self, label_smoothing: float) -> None:
+        """Label smoothing spreads mass over the classes: refused without any."""
+        if label_smoothing and self.num_classes == 0:
+            raise ValueError(
+                f"label_smoothing={label_smoothing} needs at least one class; y_pred "
+                f"{tuple(self.example_shape) + (0,)} has an empty class axis, shape "
+                f"{self.pred_shape}"
+            )
 
     def class_vector(self, ops: Any, name: str, value: Any) -> Any:
         """A per-class hyper-parameter vector, checked against the number of classes."""
@@ -114,8 +137,12 @@ def categorical_targets(
     true_shape = static_shape(y_true)
     check_rank("y_pred", pred_shape, 1)
     axis = check_axis(axis, len(pred_shape))
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise TypeError(f"ignore_index must be an int or None, got ignore_index={ignore_index!r}")
+    if ignore_index is not None:
+        if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+            ignore_index, (numbers.Integral, np.integer)
+        ):
+            raise TypeError(f"ignore_index must be an int or None, got ignore_index={ignore_index!r}")
+        ignore_index = int(ignore_index)
     num_classes = pred_shape[axis]
     ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
     y_true = ops.convert_to_tensor(y_true)
@@ -136,14 +163,20 @@ def categorical_targets(
 
     if len(true_shape) == len(pred_shape) - 1:
         check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
-        labels = y_true if integer else ops.cast(y_true, "int32")
+        # Class ids in an index dtype (int32/int64): small or unsigned dtypes are not
+        # gather indices everywhere, and -100 (ignore_index) wraps to 156 in uint8.
+        if true_dtype not in ("int32", "int64"):
+            labels = ops.cast(y_true, ops.index_dtype(y_true) if integer else "int32")
+        else:
+            labels = y_true
         check_labels_in_range(ops, "y_true", labels, num_classes, ignore_index)
         mask = None
         if ignore_index is not None:
             mask = ops.not_equal(labels, ignore_index)
             labels = ops.where(mask, labels, ops.zeros_like(labels))
         return CategoricalTargets(
-            ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized, true_shape
+            ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized,
+            true_shape, pred_shape,
         )
 
     check_same_shape("y_true", true_shape, "y_pred", pred_shape)
@@ -156,7 +189,8 @@ def categorical_targets(
     if axis != len(pred_shape) - 1:
         target = ops.moveaxis(target, axis, -1)
     return CategoricalTargets(
-        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized, ids_shape
+        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized, ids_shape,
+        pred_shape,
     )
 
 
@@ -167,7 +201,8 @@ def sigmoid_targets(ops: Any, y_pred: Any, y_true: Any, label_smoothing: float =
     toward 0.5: ``y (1 - ε) + 0.5 ε``.
     """
     check_same_shape("y_true", static_shape(y_true), "y_pred", static_shape(y_pred))
-    check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    label_smoothing = float(label_smoothing)
     dtype, out_dtype = compute_dtype(ops, y_pred)
     logits = as_float(ops, y_pred, dtype)
     targets = as_float(ops, y_true, dtype)
@@ -188,4 +223,8 @@ def sigmoid_log_probs(ops: Any, y_pred: Any, from_logits: bool) -> tuple[Any, An
     below_one = ops.less(y_pred, 1.0)
     log_p = ops.where(positive, ops.log(ops.where(positive, y_pred, 1.0)), -100.0)
     log_q = ops.where(below_one, ops.log1p(-ops.where(below_one, y_pred, 0.0)), -100.0)
-    return ops.maximum(log_p, -100.0), ops.maximum(log_q, -100.0)
+    # the clamp keeps NaN (NaN in, NaN out; the comparisons above are False for NaN)
+    nan = ops.isnan(y_pred)
+    log_p = ops.where(nan, y_pred, ops.maximum(log_p, -100.0))
+    log_q = ops.where(nan, y_pred, ops.maximum(log_q, -100.0))
+    return log_p, log_q

@@ -336,6 +336,8 @@ class Ops:
         ``e^{z_t}``); ``1 − p_t`` underflows to 0 only past a logit gap of ~87 (float32).
         """
         num_classes = logits.shape[-1]
+        if num_classes is None:  # a class axis known only at run time (tf.function)
+            num_classes = self.shape(logits)[-1]
         peak = self.stop_gradient(self.max(logits, axis=-1, keepdims=True))
         z = logits - peak
         e = self.exp(z)
