@@ -45,7 +45,8 @@ def cross_entropy(
             normal float32 (finite, never clipped to 1e-7 as Keras does).
         class_weight: per-class weights ``[C]`` (list, NumPy array or tensor).
         ignore_index: class id whose targets contribute nothing (integer targets).
-        label_smoothing: ε in [0, 1]; mixes the target with the uniform distribution.
+        label_smoothing: ε in [0, 1], a Python number (as in ``F.cross_entropy``; a tensor
+            is refused); mixes the target with the uniform distribution.
         axis: the class axis of ``y_pred``.
         reduction: ``"none"`` (per example), ``"mean"`` or ``"sum"``. With
             ``class_weight`` and integer targets ``"mean"`` divides by the summed
@@ -135,7 +136,8 @@ def binary_cross_entropy(
             logs clamped at -100 as ``torch.nn.functional.binary_cross_entropy``).
         alpha: balanced cross entropy: weight α on positives and 1 − α on negatives
             (``None``: no weighting, the plain BCE).
-        label_smoothing: ε in [0, 1]; targets become ``y (1 − ε) + 0.5 ε`` (Keras).
+        label_smoothing: ε in [0, 1], a Python number (a tensor is refused); targets
+            become ``y (1 − ε) + 0.5 ε`` (Keras).
         reduction: ``"none"`` (element-wise, shape of ``y_pred``), ``"mean"`` or ``"sum"``.
 
     Returns:

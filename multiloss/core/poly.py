@@ -60,7 +60,8 @@ def poly1_cross_entropy(
         epsilon: ε, the coefficient of the poly-1 term, >= -1 (the paper's range:
             ``-1`` cancels the first polynomial term; it recommends 2 for ImageNet
             classification, -1 for detection).
-        label_smoothing: s in [0, 1]; mixes the target with the uniform distribution.
+        label_smoothing: s in [0, 1], a Python number (a tensor is refused); mixes the
+            target with the uniform distribution.
         axis: the class axis of ``y_pred``.
         reduction: ``"none"`` (per example), ``"mean"`` or ``"sum"``.
 
