@@ -249,6 +249,11 @@ def test_torch_gradients_and_sampler():
         ({"sampled_values": (np.zeros(S, np.int64), np.ones((B, 2), np.float32),
                              np.ones(S, np.float32))}, "true_expected_count"),
         ({"sampled_values": (1, 2)}, "sampled_values"),
+        # class ids outside [0, num_classes): a ValueError, not a gather error or NaN
+        ({"labels": np.full((B, 1), C, np.int64)}, r"labels holds class id 20, outside \[0, 20\)"),
+        ({"labels": np.full((B, 1), -1, np.int64)}, r"labels holds class id -1"),
+        ({"sampled_values": (np.full(S, C, np.int64), np.ones((B, 1), np.float32),
+                             np.ones(S, np.float32))}, r"sampled_values.* holds class id 20"),
     ],
 )
 def test_bad_arguments_name_the_argument(adapter, kwargs, fragment):

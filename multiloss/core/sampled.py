@@ -16,6 +16,14 @@ for the global generator of TensorFlow or torch; JAX has none). An int seed alwa
 step, so pass ``sampled_values`` drawn outside the jitted function, or a fresh seed per
 step (JAX cannot draw from a global generator inside ``jit``).
 
+Class ids (``labels``, the candidates of ``sampled_values``, the sampler's
+``true_classes``) may have any integer dtype and must lie in ``[0, num_classes)``:
+eager calls raise a ``ValueError`` naming the argument otherwise, before any arithmetic,
+as :func:`multiloss.set_label_check` says (as ``y_true`` of the cross-entropies);
+traced calls (``jax.jit``, ``tf.function``, ``torch.compile``) are not checked, since a
+compiled graph cannot raise. TensorFlow gathers out-of-range ids with an error (zeros
+on GPU) and rejects uint8/int8 labels.
+
 Unlike TensorFlow's rejection sampler (``unique=True`` cannot be XLA-compiled,
 tensorflow#32240) the sampler here compiles under ``jax.jit`` and
 ``tf.function(jit_compile=True)``.
@@ -28,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from multiloss.core.checks import static_shape
+from multiloss.core.checks import check_labels_in_range, static_shape
 from multiloss.core.common import as_float, compute_dtype
 from multiloss.core.registry import register
 
@@ -87,6 +95,22 @@ def _check_int_tensor(ops: Any, name: str, x: Any) -> Any:
     return x
 
 
+def _id_dtype(ops: Any, *ids: Any) -> str:
+    """One integer dtype that holds the class ids of every tensor in ``ids``.
+
+    Class ids are gathered and compared in it: a narrow label dtype (uint8, int8)
+    cannot hold every candidate id (261 as uint8 is 5) and is no gather index in
+    TensorFlow. The widest of the framework's index dtypes of ``ids`` (int64, or int32
+    on JAX without x64).
+    """
+    dtypes = [ops.index_dtype(x) for x in ids]
+    return "int64" if "int64" in dtypes else dtypes[0]
+
+
+def _as_ids(ops: Any, x: Any, dtype: str) -> Any:
+    return x if ops.dtype(x) == dtype else ops.cast(x, dtype)
+
+
 def _log_uniform_probability(ops: Any, classes: Any, range_max: int) -> Any:
     """P(k) = (log(k + 2) - log(k + 1)) / log(range_max + 1), in float32."""
     k = ops.cast(classes, "float32")
@@ -138,8 +162,8 @@ def log_uniform_candidate_sampler(
     O(num_sampled).
 
     Args:
-        true_classes: integer class ids ``[batch, num_true]`` (only used for their
-            expected counts).
+        true_classes: integer class ids ``[batch, num_true]`` in ``[0, range_max)``
+            (only used for their expected counts; checked as the losses' ``labels``).
         num_true: the number of true classes per row (an int).
         num_sampled: ``S``, the number of classes to draw (an int; at most
             ``range_max`` when ``unique``).
@@ -157,6 +181,16 @@ def log_uniform_candidate_sampler(
     Same numbers (in distribution) as ``tf.random.log_uniform_candidate_sampler(
     true_classes, num_true, num_sampled, unique, range_max, seed=seed)``.
     """
+    return _log_uniform_sample(
+        ops, true_classes, num_true, num_sampled, unique, range_max, seed, check_range=True
+    )
+
+
+def _log_uniform_sample(
+    ops, true_classes, num_true, num_sampled, unique, range_max, seed, *, check_range
+):
+    """:func:`log_uniform_candidate_sampler`; ``check_range=False`` when the caller has
+    already checked ``true_classes`` to lie in ``[0, range_max)``."""
     num_true = _static_int(ops, "num_true", num_true)
     num_sampled = _static_int(ops, "num_sampled", num_sampled)
     range_max = _static_int(ops, "range_max", range_max)
@@ -173,6 +207,8 @@ def log_uniform_candidate_sampler(
             f"num_sampled must be <= range_max when unique=True, got num_sampled="
             f"{num_sampled}, range_max={range_max}"
         )
+    if check_range:
+        check_labels_in_range(ops, "true_classes", true_classes, range_max)
     seed = None if seed is None else int(seed)
     id_dtype = ops.index_dtype(true_classes)
     if unique:
@@ -265,28 +301,39 @@ def _sampled_logits(
             f"{name}: labels {l_shape} and inputs {x_shape} must have the same batch size"
         )
 
-    dtype, out_dtype = compute_dtype(ops, inputs)
-    weights = as_float(ops, weights, dtype)
-    biases = as_float(ops, biases, dtype)
-    inputs = as_float(ops, inputs, dtype)
+    # Class ids outside [0, num_classes) would gather out of range (an IndexError in
+    # torch, an error in TF, NaN in JAX) or, negative, wrap to the last classes.
+    check_labels_in_range(ops, "labels", labels, num_classes)
 
-    if sampled_values is None:
-        sampled_values = log_uniform_candidate_sampler(
-            ops, labels, num_true, num_sampled, True, num_classes, seed=seed
+    drawn = sampled_values is None
+    if not drawn:
+        if not isinstance(sampled_values, (tuple, list)) or len(sampled_values) != 3:
+            raise ValueError(
+                f"{name}: sampled_values must be a tuple (sampled_candidates, "
+                f"true_expected_count, sampled_expected_count), "
+                f"got {type(sampled_values).__name__}"
+            )
+        sampled, true_expected, sampled_expected = sampled_values
+        sampled = _check_int_tensor(ops, "sampled_values[0] (sampled_candidates)", sampled)
+        s_shape = static_shape(sampled)
+        if s_shape != (num_sampled,) and not (len(s_shape) == 1 and s_shape[0] is None):
+            raise ValueError(
+                f"{name}: sampled_candidates must have shape [num_sampled={num_sampled}], "
+                f"got shape {s_shape}"
+            )
+        check_labels_in_range(
+            ops, "sampled_values[0] (sampled_candidates)", sampled, num_classes
         )
-    if not isinstance(sampled_values, (tuple, list)) or len(sampled_values) != 3:
-        raise ValueError(
-            f"{name}: sampled_values must be a tuple (sampled_candidates, "
-            f"true_expected_count, sampled_expected_count), got {type(sampled_values).__name__}"
+        id_dtype = _id_dtype(ops, labels, sampled)
+    else:
+        id_dtype = _id_dtype(ops, labels)
+    # Ids are gathered and compared in one wide integer dtype, never the labels' own.
+    labels = _as_ids(ops, labels, id_dtype)
+    if drawn:
+        sampled, true_expected, sampled_expected = _log_uniform_sample(
+            ops, labels, num_true, num_sampled, True, num_classes, seed, check_range=False
         )
-    sampled, true_expected, sampled_expected = sampled_values
-    sampled = _check_int_tensor(ops, "sampled_values[0] (sampled_candidates)", sampled)
-    s_shape = static_shape(sampled)
-    if s_shape != (num_sampled,) and not (len(s_shape) == 1 and s_shape[0] is None):
-        raise ValueError(
-            f"{name}: sampled_candidates must have shape [num_sampled={num_sampled}], "
-            f"got shape {s_shape}"
-        )
+    sampled = _as_ids(ops, sampled, id_dtype)
     true_expected = ops.convert_to_tensor(true_expected)
     sampled_expected = ops.convert_to_tensor(sampled_expected)
     te_shape, se_shape = static_shape(true_expected), static_shape(sampled_expected)
@@ -300,6 +347,11 @@ def _sampled_logits(
             f"{name}: sampled_expected_count must have shape [num_sampled={num_sampled}], "
             f"got shape {se_shape}"
         )
+
+    dtype, out_dtype = compute_dtype(ops, inputs)
+    weights = as_float(ops, weights, dtype)
+    biases = as_float(ops, biases, dtype)
+    inputs = as_float(ops, inputs, dtype)
     sampled = ops.stop_gradient(sampled)
     true_expected = ops.stop_gradient(as_float(ops, true_expected, dtype))
     sampled_expected = ops.stop_gradient(as_float(ops, sampled_expected, dtype))
@@ -318,7 +370,7 @@ def _sampled_logits(
         hits = ops.any(
             ops.equal(
                 ops.expand_dims(labels, -1),
-                ops.reshape(ops.cast(sampled, ops.dtype(labels)), (1, 1, -1)),
+                ops.reshape(sampled, (1, 1, -1)),
             ),
             axis=1,
         )  # [B, S]
@@ -366,14 +418,17 @@ def sampled_softmax_loss(
     Args:
         weights: class embeddings ``[num_classes, dim]``.
         biases: class biases ``[num_classes]``.
-        labels: integer true classes ``[batch, num_true]`` (``[batch]`` when
-            ``num_true=1``).
+        labels: true class ids ``[batch, num_true]`` (``[batch]`` when
+            ``num_true=1``) in ``[0, num_classes)``, of any integer dtype (uint8 to
+            int64; ids are gathered and compared with the candidates in int64, int32
+            on JAX without x64, never in the labels' dtype).
         inputs: the activations ``[batch, dim]``.
         num_sampled: ``S``, the number of sampled classes per batch (an int).
         num_classes: the number of classes (an int).
         num_true: ``T``, true classes per example; each gets target weight 1/T.
         sampled_values: ``(sampled_candidates [S], true_expected_count [batch, T],
-            sampled_expected_count [S])``; ``None`` draws them with
+            sampled_expected_count [S])``, the candidates integer class ids in
+            ``[0, num_classes)`` of any integer dtype; ``None`` draws them with
             :func:`log_uniform_candidate_sampler` (``unique=True``). Carries no gradient.
         remove_accidental_hits: mask sampled classes equal to a true class of the row.
         seed: int or ``None``, for the sampler (ignored with ``sampled_values``).
@@ -425,14 +480,17 @@ def nce_loss(
     Args:
         weights: class embeddings ``[num_classes, dim]``.
         biases: class biases ``[num_classes]``.
-        labels: integer true classes ``[batch, num_true]`` (``[batch]`` when
-            ``num_true=1``).
+        labels: true class ids ``[batch, num_true]`` (``[batch]`` when
+            ``num_true=1``) in ``[0, num_classes)``, of any integer dtype (uint8 to
+            int64; ids are gathered and compared with the candidates in int64, int32
+            on JAX without x64, never in the labels' dtype).
         inputs: the activations ``[batch, dim]``.
         num_sampled: ``S``, the number of sampled classes per batch (an int).
         num_classes: the number of classes (an int).
         num_true: ``T``, true classes per example; each gets target 1/T.
         sampled_values: ``(sampled_candidates [S], true_expected_count [batch, T],
-            sampled_expected_count [S])``; ``None`` draws them with
+            sampled_expected_count [S])``, the candidates integer class ids in
+            ``[0, num_classes)`` of any integer dtype; ``None`` draws them with
             :func:`log_uniform_candidate_sampler` (``unique=True``). Carries no gradient.
         remove_accidental_hits: mask sampled classes equal to a true class of the row.
         seed: int or ``None``, for the sampler (ignored with ``sampled_values``).
