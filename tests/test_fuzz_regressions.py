@@ -242,3 +242,21 @@ def test_tensor_label_smoothing_under_jax_jit():
     logits = jnp.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]])
     with pytest.raises(TypeError, match="label_smoothing"):
         jax.jit(lambda s: mj.cross_entropy(logits, jnp.array([1, 2]), label_smoothing=s))(0.1)
+
+
+# --- float class ids (ported from keras losses_test.py) ------------------------------
+
+
+def test_integral_float_ids_with_a_size_one_class_axis(adapter):
+    """Keras' SparseCategoricalCrossentropy accepts y_true [2, 1, 4, 4] of integral
+    floats for y_pred [2, 2, 4, 4] with the classes on axis 1."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(2, 2, 4, 4)).astype(np.float32)
+    ids = rng.integers(0, 2, size=(2, 1, 4, 4))
+    got = adapter.call("cross_entropy", logits, ids.astype(np.float32), axis=1, reduction="none")
+    want = F.cross_entropy(
+        torch.tensor(logits, dtype=torch.float64), torch.tensor(ids[:, 0]), reduction="none"
+    ).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"y_true.*whole number: [01]\.5"):
+        adapter.call("cross_entropy", logits, (ids + 0.5).astype(np.float32), axis=1)

@@ -119,6 +119,20 @@ class CategoricalTargets:
         return param_tensor(ops, value, self.dtype)
 
 
+def _check_whole_numbers(ops: Any, name: str, ids: Any) -> None:
+    """Class ids given as floats must be whole numbers (checked eagerly: traced values
+    are not known)."""
+    values = ops.eager_value(ids)
+    if values is None or values.size == 0:
+        return
+    bad = values[~(np.isfinite(values) & (values == np.round(values)))]
+    if bad.size:
+        raise ValueError(
+            f"{name} holds class ids as {values.dtype} with a value that is not a whole "
+            f"number: {float(bad.reshape(-1)[0])} (shape {values.shape})"
+        )
+
+
 def categorical_targets(
     ops: Any,
     y_pred: Any,
@@ -148,7 +162,8 @@ def categorical_targets(
     y_true = ops.convert_to_tensor(y_true)
     true_dtype = ops.dtype(y_true)
     integer = is_integer_dtype(true_dtype)
-    if integer and len(true_shape) == len(pred_shape) and true_shape[axis] == 1 and num_classes != 1:
+    if len(true_shape) == len(pred_shape) and true_shape[axis] == 1 and num_classes != 1:
+        # a size-1 class axis holds class ids (integral floats too, as Keras accepts)
         y_true = ops.squeeze(y_true, axis)
         true_shape = true_shape[:axis] + true_shape[axis + 1 :]
     dtype, out_dtype = compute_dtype(ops, y_pred)
@@ -165,6 +180,8 @@ def categorical_targets(
         check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
         # Class ids in an index dtype (int32/int64): small or unsigned dtypes are not
         # gather indices everywhere, and -100 (ignore_index) wraps to 156 in uint8.
+        if not integer:
+            _check_whole_numbers(ops, "y_true", y_true)
         if true_dtype not in ("int32", "int64"):
             labels = ops.cast(y_true, ops.index_dtype(y_true) if integer else "int32")
         else:
