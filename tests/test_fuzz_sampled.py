@@ -283,3 +283,18 @@ def test_traced_calls_are_not_checked():
     with pytest.raises(ValueError, match="labels"):
         mj.sampled_softmax_loss(weights, biases, np.array([[5], [7], [300]]), inputs, S, C,
                                 sampled_values=sampled_values)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_sharded_weights_and_float_labels_raise_multiloss_errors(adapter, loss):
+    """Ported from TensorFlow's nn_test (partitioned weights, float labels): a clear
+    multiloss error naming the argument, never a raw framework error."""
+    weights, biases, inputs, sampled_values = _problem()
+    shards = [adapter.tensor(weights[: C // 2]), adapter.tensor(weights[C // 2 :])]
+    fn = adapter.fn(loss)
+    with pytest.raises(TypeError, match="weights.*shards.*partition_strategy"):
+        fn(shards, adapter.tensor(biases), adapter.tensor(LABELS), adapter.tensor(inputs), S, C,
+           sampled_values=sampled_values)
+    with pytest.raises(ValueError, match="labels must hold integer class ids"):
+        fn(adapter.tensor(weights), adapter.tensor(biases), adapter.tensor(LABELS.astype(np.float32)),
+           adapter.tensor(inputs), S, C, sampled_values=sampled_values)

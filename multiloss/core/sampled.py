@@ -265,6 +265,13 @@ def _sampled_logits(
             f"remove_accidental_hits must be a bool, got {remove_accidental_hits!r}"
         )
     _check_seed(seed)
+    if isinstance(weights, (list, tuple)):
+        raise TypeError(
+            f"{name}: weights must be one [num_classes, dim] tensor, got a {type(weights).__name__} "
+            f"of {len(weights)} shards (TensorFlow's partitioned variables). Join them in "
+            "class order first: tf.nn's default partition_strategy='mod' puts class i in "
+            "shard i % n (row i // n), 'div' in contiguous blocks (a plain concatenation)"
+        )
     weights = ops.convert_to_tensor(weights)
     inputs = ops.convert_to_tensor(inputs)
     biases = ops.convert_to_tensor(biases)
@@ -416,7 +423,8 @@ def sampled_softmax_loss(
     ``compute_accidental_hits`` masks only one of them.
 
     Args:
-        weights: class embeddings ``[num_classes, dim]``.
+        weights: class embeddings ``[num_classes, dim]``, one tensor (a list of shards,
+            as TensorFlow's partitioned variables, is refused: join them in class order).
         biases: class biases ``[num_classes]``.
         labels: true class ids ``[batch, num_true]`` (``[batch]`` when
             ``num_true=1``) in ``[0, num_classes)``, of any integer dtype (uint8 to
@@ -478,7 +486,8 @@ def nce_loss(
     2012, https://arxiv.org/abs/1206.6426.
 
     Args:
-        weights: class embeddings ``[num_classes, dim]``.
+        weights: class embeddings ``[num_classes, dim]``, one tensor (a list of shards,
+            as TensorFlow's partitioned variables, is refused: join them in class order).
         biases: class biases ``[num_classes]``.
         labels: true class ids ``[batch, num_true]`` (``[batch]`` when
             ``num_true=1``) in ``[0, num_classes)``, of any integer dtype (uint8 to
