@@ -160,3 +160,84 @@ def test_torch_eager_pair_under_torch_func_and_second_derivatives():
     (first,) = torch.autograd.grad(ml.softmax_focal_loss(x_req, t), [x_req], create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|differentiate"):
         torch.autograd.grad(first.sum(), [x_req])
+
+
+def test_torch_eager_nodes_on_many_elements():
+    """Past ``_FEW_ELEMENTS`` the torch eager sigmoid pair, lerp and binary cross entropy
+    run as autograd nodes with written-out gradients: the float64 formulas' numbers
+    (each output of the pair alone too; the lerp's weight and the targets also get
+    theirs), the few-call forms' numbers under ``torch.func`` (which runs those), and
+    second derivatives as the plain formulas give them."""
+    import torch
+    import torch.nn.functional as F
+
+    from multiloss.core.ops import torch_ops
+
+    ops = get_ops("torch")
+    reps = torch_ops._FEW_ELEMENTS // X.size + 1
+    x, y = np.tile(X, reps), np.tile(Y, reps)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    with np.errstate(over="ignore"):
+        p, q = _sigmoid(x64), _sigmoid(-x64)
+    for a, b in ((1.0, 0.0), (0.0, 1.0), (1.5, -0.5)):
+        def pair(v, a=a, b=b):  # one output alone: the other's gradient is None
+            first, second = ops.sigmoid_pair(v)
+            if b == 0:
+                return a * first
+            return b * second if a == 0 else a * first + b * second
+
+        value, (grad,) = frameworks.value_and_grad("torch", pair, [x], wrt=[0])
+        np.testing.assert_allclose(value, a * p + b * q, rtol=1e-6, atol=1e-37)
+        # σ(x)·σ(−x) in both tails (σ(x)·(1 − σ(x)) would be 0 past x ≈ 17)
+        np.testing.assert_allclose(grad, (a - b) * p * q, rtol=1e-5, atol=1e-37)
+
+    start = np.tile(np.float32([1.0, 1e-30, 0.25, 3.0]), reps * 3)
+    end = np.tile(np.float32([1e-30, 1.0, 0.75, -1.0]), reps * 3)
+    weight = np.tile(np.float32([1.0, 0.0, 0.5, 0.25]), reps * 3)
+    value, grads = frameworks.value_and_grad("torch", ops.lerp, [start, end, weight], wrt=[0, 1, 2])
+    assert value[0] == np.float32(1e-30) and value[1] == np.float32(1e-30)
+    for got, want in zip(grads, (1 - weight, weight, end.astype(np.float64) - start), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+    value, (grad_x, grad_y) = frameworks.value_and_grad(
+        "torch", lambda v, t: ops.binary_crossentropy(t, v, from_logits=True), [x, y], wrt=[0, 1]
+    )
+    e = np.exp(-np.abs(x64))
+    want_value = np.maximum(x64, 0) - x64 * y64 + np.log1p(e)
+    np.testing.assert_allclose(value, want_value, rtol=1e-6, atol=1e-37)
+    want_grad = np.where(x64 >= 0, (1 - y64) - q, p - y64)
+    np.testing.assert_allclose(grad_x, want_grad, rtol=1e-5, atol=1e-37)
+    np.testing.assert_allclose(grad_y, -x64, rtol=1e-6)
+
+    import multiloss.torch as ml
+
+    logits = torch.tensor(x).reshape(-1, 10)
+    targets = torch.tensor(y).reshape(-1, 10)
+    wanted = logits.clone().requires_grad_()
+    (eager,) = torch.autograd.grad(ml.sigmoid_focal_loss(wanted, targets), [wanted])
+    functional = torch.func.grad(lambda v: ml.sigmoid_focal_loss(v, targets))(logits)
+    torch.testing.assert_close(functional, eager, rtol=1e-5, atol=1e-12)
+    # second derivatives, both forms (the nodes' backward is differentiable), against
+    # float64 autograd of the plain formulas (torchvision's focal, F's BCE)
+    def focal_reference(v, t):
+        p = torch.sigmoid(v)
+        ce = F.binary_cross_entropy_with_logits(v, t, reduction="none")
+        p_t = p * t + (1 - p) * (1 - t)
+        return (ce * (1 - p_t) ** 2 * (0.25 * t + 0.75 * (1 - t))).mean()
+
+    for rows in (logits, logits[:3]):
+        for loss_fn, reference in (
+            (lambda v, t: ml.sigmoid_focal_loss(v, t), focal_reference),
+            (lambda v, t: ml.binary_cross_entropy(v, t),
+             lambda v, t: F.binary_cross_entropy_with_logits(v, t)),
+        ):
+            small = rows.clamp(-8, 8)  # where the plain float64 formulas are exact
+            wanted = small.clone().requires_grad_()
+            (first,) = torch.autograd.grad(loss_fn(wanted, targets[: len(rows)]), [wanted],
+                                           create_graph=True)
+            (second,) = torch.autograd.grad((first * first).sum(), [wanted])
+            ref = small.double().requires_grad_()
+            (ref_first,) = torch.autograd.grad(reference(ref, targets[: len(rows)].double()),
+                                               [ref], create_graph=True)
+            (ref_second,) = torch.autograd.grad((ref_first * ref_first).sum(), [ref])
+            torch.testing.assert_close(second.double(), ref_second, rtol=1e-3, atol=1e-12)

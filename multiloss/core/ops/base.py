@@ -10,6 +10,18 @@ override the ops worth a direct call into their framework, and implement the few
 methods that are not ``keras.ops`` (eager values, seeded draws, index dtypes, the
 scope a call runs in). They are the only place in multiloss that knows a framework.
 
+Ties. Where an op is not differentiable (``maximum``/``minimum`` of equal arguments,
+``clip`` at a bound, ``relu`` and ``abs`` at 0), the frameworks pick different
+subgradients (torch and JAX split ``maximum``'s gradient in halves, TensorFlow gives it
+to the first argument; JAX's ``abs`` has slope 1 at 0, the others 0). The ops layer
+fixes one convention, the same in every framework, so gradients compare across
+frameworks also at a tie: **the first argument takes the whole gradient** —
+``maximum(x1, x2)`` and ``minimum(x1, x2)`` pass it to ``x1`` where ``x1 == x2``;
+``clip(x, lo, hi)`` is ``minimum(maximum(x, lo), hi)``, so ``x`` keeps its gradient on the
+closed interval ``[lo, hi]``; ``relu(x)`` is ``maximum(0, x)``, slope 0 at 0 (every
+framework's ``relu``); ``abs`` has slope ``sign(x)``, 0 at 0. The ``max``/``min``
+reductions share the gradient evenly between tied entries, as every framework does.
+
 The backend modules are private Keras API: the tested Keras range is pinned in
 :data:`SUPPORTED_KERAS` and an untested Keras raises a clear error (set
 ``MULTILOSS_ALLOW_UNTESTED_KERAS=1`` to try anyway).
@@ -153,13 +165,13 @@ class Ops:
     name = ""
 
     # --- keras.ops.numpy ---------------------------------------------------------
-    abs = KerasFunction("numpy")
+    keras_abs = KerasFunction("numpy", "abs")
     all = KerasFunction("numpy")
     any = KerasFunction("numpy")
     arange = KerasFunction("numpy")
     argmax = KerasFunction("numpy")
     broadcast_to = KerasFunction("numpy")
-    clip = KerasFunction("numpy")
+    keras_clip = KerasFunction("numpy", "clip")
     concatenate = KerasFunction("numpy")
     count_nonzero = KerasFunction("numpy")
     cumsum = KerasFunction("numpy")
@@ -188,10 +200,10 @@ class Ops:
     logical_or = KerasFunction("numpy")
     matmul = KerasFunction("numpy")
     max = KerasFunction("numpy")
-    maximum = KerasFunction("numpy")
+    keras_maximum = KerasFunction("numpy", "maximum")
     mean = KerasFunction("numpy")
     min = KerasFunction("numpy")
-    minimum = KerasFunction("numpy")
+    keras_minimum = KerasFunction("numpy", "minimum")
     moveaxis = KerasFunction("numpy")
     negative = KerasFunction("numpy")
     not_equal = KerasFunction("numpy")
@@ -220,7 +232,7 @@ class Ops:
     keras_binary_crossentropy = KerasFunction("nn", "binary_crossentropy")
     log_sigmoid = KerasFunction("nn")
     log_softmax = KerasFunction("nn")
-    relu = KerasFunction("nn")
+    keras_relu = KerasFunction("nn", "relu")
     sigmoid = KerasFunction("nn")
     softmax = KerasFunction("nn")
     softplus = KerasFunction("nn")
@@ -295,6 +307,53 @@ class Ops:
         """``keras.ops.dtype``: the standardized dtype name of a tensor."""
         return self._standardize_dtype(x.dtype)
 
+    # --- ops with a tie: one subgradient in every framework (module docstring) ----------
+    def _is_float(self, x: Any) -> bool:
+        return hasattr(x, "dtype") and is_float_dtype(self.dtype(x))
+
+    def _first_takes_ties(self, x1: Any, x2: Any, result: Any) -> Any:
+        """``result`` (of ``x1`` and ``x2``), with ``x1`` itself where ``x1 == x2``: the
+        value is the same and the whole gradient of a tie goes to ``x1``. NaN stays NaN
+        (it equals nothing, so ``result`` is kept)."""
+        if not self._is_float(result):
+            return result
+        return self.where(self.equal(x1, x2), x1, result)
+
+    def maximum(self, x1: Any, x2: Any) -> Any:
+        """``keras.ops.maximum``; at a tie ``x1 == x2`` the whole gradient goes to ``x1``
+        (``maximum(x, bound)``: ``x`` keeps it; ``maximum(0.0, x)``: ``x`` gets 0)."""
+        return self._first_takes_ties(x1, x2, self.keras_functions["maximum"](x1, x2))
+
+    def minimum(self, x1: Any, x2: Any) -> Any:
+        """``keras.ops.minimum``; at a tie ``x1 == x2`` the whole gradient goes to ``x1``
+        (``minimum(x, bound)``: ``x`` keeps it; ``minimum(1.0, x)``: ``x`` gets 0)."""
+        return self._first_takes_ties(x1, x2, self.keras_functions["minimum"](x1, x2))
+
+    def clip(self, x: Any, x_min: Any, x_max: Any) -> Any:
+        """``keras.ops.clip``, as ``minimum(maximum(x, x_min), x_max)`` with the tie rule:
+        ``x`` keeps its whole gradient on the closed interval ``[x_min, x_max]`` (at a
+        bound too, as ``torch.clamp`` and ``tf.clip_by_value``; ``jnp.clip`` halves it),
+        0 outside."""
+        clipped = self.keras_functions["clip"](x, x_min, x_max)
+        if not self._is_float(clipped):
+            return clipped
+        # x where it is unchanged (inside or at a bound), the bound (no gradient to x) else
+        return self.where(self.equal(clipped, x), x, clipped)
+
+    def relu(self, x: Any) -> Any:
+        """``keras.ops.relu``: ``maximum(0, x)`` with the tie rule, so slope 0 at 0. Every
+        framework's ``relu`` has it (torch's ``threshold_backward``, ``jax.nn.relu``'s
+        JVP, TensorFlow's ``ReluGrad``); ``tests/test_fuzz_ops.py`` holds them to it."""
+        return self.keras_functions["relu"](x)
+
+    def abs(self, x: Any) -> Any:
+        """``keras.ops.abs`` with slope ``sign(x)``: 0 at 0 (torch and TensorFlow; JAX's
+        ``abs`` has slope 1 at 0, so the tie is taken out with a ``where``)."""
+        result = self.keras_functions["abs"](x)
+        if not self._is_float(result):
+            return result
+        return self.where(self.equal(x, 0.0), 0.0, result)
+
     # --- fused primitives (not keras.ops) -------------------------------------------
     def sparse_cross_entropy_with_logits(
         self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
@@ -352,14 +411,21 @@ class Ops:
 
     def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
         """``keras.ops.binary_crossentropy`` (element-wise). From logits as
-        ``max(x, 0) − x·y + log1p(e)`` with the ``e = exp(−|x|)`` of :meth:`sigmoid_pair`,
-        so a compiler computes one ``exp`` for both (``−|x|`` written as a ``where``:
-        exact derivatives at 0)."""
+        ``x·(H(x) − y) + log1p(e)`` (``H(x) = [x >= 0]``, so the first term is
+        ``max(x, 0) − x·y``) with the ``e = exp(−|x|)`` of :meth:`sigmoid_pair`, so a
+        compiler computes one ``exp`` for both (``−|x|`` written as a ``where``: exact
+        derivatives at 0).
+
+        Exact for logits of any size, the gradient ``(H − y) ∓ e / (1 + e)`` too: it is
+        the sum of two terms, one of them exactly 0 at a saturated hard label (``H = y``),
+        so no order in which autodiff adds them up rounds ``σ(x) − y`` (JAX summed
+        ``max(x, 0)``'s and ``x·y``'s terms after the small one)."""
         if not from_logits:
             return self.keras_functions["binary_crossentropy"](target, output, from_logits=False)
         positive = self.greater_equal(output, 0.0)
         e = self.exp(self.where(positive, self.negative(output), output))
-        return self.where(positive, output, 0.0) - output * target + self.log1p(e)
+        step_minus_target = self.where(positive, 1.0 - target, self.negative(target))
+        return output * step_minus_target + self.log1p(e)
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """``(σ(x), σ(−x))``, each accurate in its tail, from one ``exp(−|x|)``:

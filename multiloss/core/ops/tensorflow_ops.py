@@ -74,6 +74,26 @@ class TensorFlowOps(Ops):
         super().__init__()
         self._switch_rules = _install_contextual_table()
 
+    # TensorFlow's own gradients follow the ops layer's tie rule (base module docstring):
+    # no ``where`` needed. ``Maximum``/``Minimum`` give the gradient to ``x`` where
+    # ``x >= y`` / ``x <= y``, ``ClipByValue`` passes it on ``[lo, hi]``, ``Abs`` has slope
+    # ``sign(x)``; ``tests/test_fuzz_ops.py`` holds them to it.
+    def maximum(self, x1: Any, x2: Any) -> Any:
+        """``tf.maximum``: at a tie the whole gradient goes to ``x1``."""
+        return self.keras_functions["maximum"](x1, x2)
+
+    def minimum(self, x1: Any, x2: Any) -> Any:
+        """``tf.minimum``: at a tie the whole gradient goes to ``x1``."""
+        return self.keras_functions["minimum"](x1, x2)
+
+    def clip(self, x: Any, x_min: Any, x_max: Any) -> Any:
+        """``tf.clip_by_value``: ``x`` keeps its gradient on the closed interval."""
+        return self.keras_functions["clip"](x, x_min, x_max)
+
+    def abs(self, x: Any) -> Any:
+        """``tf.abs``: slope ``sign(x)``, 0 at 0."""
+        return self.keras_functions["abs"](x)
+
     def sparse_cross_entropy_with_logits(
         self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
     ) -> Any:

@@ -61,15 +61,25 @@ def _comparison(name: str, torch_fn: Callable[[Any, Any], Any]) -> Callable[...,
     return op
 
 
-def _extremum(name: str, torch_fn: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+def _extremum(
+    name: str, clamp: Callable[[Any, Any], Any], torch_fn: Callable[[Any, Any], Any]
+) -> Callable[..., Any]:
+    """``maximum``/``minimum`` with the ops layer's tie rule: at ``x1 == x2`` the whole
+    gradient goes to ``x1`` (``torch.maximum`` splits it in halves). Against a Python
+    number ``clamp_min``/``clamp_max`` has the rule built in (one kernel; NaN stays NaN)."""
+
     def op(self: TorchOps, x1: Any, x2: Any) -> Any:
-        if _is_float(x1) and _is_scalar(x2):
-            return torch_fn(x1, torch.tensor(x2, dtype=x1.dtype, device=x1.device))
-        if _is_float(x1) and _is_float(x2) and x1.dtype == x2.dtype:
-            return torch_fn(x1, x2)
-        return self.keras_functions[name](x1, x2)
+        if _is_float(x1):
+            if _is_scalar(x2):
+                return clamp(x1, x2)
+            if _is_float(x2) and x1.dtype == x2.dtype:
+                return torch.where(x1 == x2, x1, torch_fn(x1, x2))
+        elif _is_scalar(x1) and _is_float(x2):
+            return torch.where(x2 == x1, x1, clamp(x2, x1))
+        return getattr(Ops, name)(self, x1, x2)
 
     op.__name__ = op.__qualname__ = name
+    op.__doc__ = getattr(Ops, name).__doc__
     return op
 
 
@@ -155,6 +165,140 @@ class _SoftmaxTargetTerms(torch.autograd.Function):
         return grad.scatter_(-1, index, (-k * rest).unsqueeze(-1)), None
 
 
+#: ``softplus(x) = x`` past this: ``log1p(e^{−x}) < 2^{−53}·x``, below float64's resolution
+#: too (``F.softplus``' default, 20, is for float32 only).
+_SOFTPLUS_THRESHOLD = 40.0
+_softplus_backward = torch.ops.aten.softplus_backward
+
+
+def _binary_cross_entropy_few_calls(logits: Any, targets: Any) -> Any:
+    """``(1 − y)·softplus(x) + y·softplus(−x)`` (``torch.lerp``: exact at ``y = 0, 1``),
+    differentiated by autograd: ``(1 − y)·σ(x) − y·σ(−x)``, each term from its own
+    ``softplus`` (no ``σ(x) − 1`` rounding)."""
+    if logits.dtype == torch.float32:  # the default threshold, and the fastest call
+        return torch.lerp(F.softplus(logits), F.softplus(-logits), targets)
+    return torch.lerp(
+        F.softplus(logits, 1.0, _SOFTPLUS_THRESHOLD),
+        F.softplus(-logits, 1.0, _SOFTPLUS_THRESHOLD),
+        targets,
+    )
+
+
+class _BinaryCrossEntropyWithLogits(torch.autograd.Function):
+    """Element-wise binary cross entropy of logits ``x`` and targets ``y``, exact for
+    logits of any size, with its gradient written out.
+
+    ``F.binary_cross_entropy_with_logits`` computes ``(1 − y)·x − log σ(x)``, which
+    rounds a loss of 2e-9 next to a logit of −20 to 0, and the gradient ``σ(x) − y``,
+    0 instead of −2e-9 at ``x = 20, y = 1``. Here, in as many passes over memory as that
+    kernel (seven, forward and backward) and as few new tensors:
+
+    * forward (three passes): ``logaddexp(x·(1 − y), −x·y) = max(x, 0) − x·y +
+      log1p(e^{−|x|})`` (torch's kernel adds the ``log1p`` term to the larger argument,
+      exactly 0 at a saturated hard label);
+    * backward (four): ``lerp(g·σ(x), −g·σ(−x), y)``, each product one
+      ``softplus_backward`` pass with ``β = ±1`` (accurate in its tail), the lerp exact
+      at ``y = 0`` and ``y = 1``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Any, targets: Any) -> Any:
+        above = torch.addcmul(logits, logits, targets, value=-1.0)  # x·(1 − y): 0 at y = 1
+        below = torch.sub(above, logits)  # −x·y
+        ctx.save_for_backward(logits, targets)
+        return torch.logaddexp(above, below, out=below)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> tuple[Any, Any]:
+        logits, targets = ctx.saved_tensors
+        grad_logits = grad_targets = None
+        if torch.is_grad_enabled():  # create_graph: the same gradient, differentiable
+            if ctx.needs_input_grad[0]:
+                grad_logits = torch.lerp(
+                    grad * torch.sigmoid(logits), -grad * torch.sigmoid(-logits), targets
+                )
+            if ctx.needs_input_grad[1]:
+                grad_targets = -logits * grad
+            return grad_logits, grad_targets
+        if ctx.needs_input_grad[0]:
+            negated = torch.neg(grad)
+            # −g·σ(−x), written over −g
+            tail = _softplus_backward.grad_input(
+                negated, logits, -1.0, _SOFTPLUS_THRESHOLD, grad_input=negated
+            )
+            head = _softplus_backward(grad, logits, 1.0, _SOFTPLUS_THRESHOLD)  # g·σ(x)
+            grad_logits = head.lerp_(tail, targets)
+        if ctx.needs_input_grad[1]:
+            grad_targets = -logits * grad
+        return grad_logits, grad_targets
+
+
+class _SigmoidPair(torch.autograd.Function):
+    """``(σ(x), σ(−x))`` with the gradient written out: ``(g_p − g_q)·σ(x)·σ(−x)``,
+    accurate in both tails (autograd's ``σ(x)·(1 − σ(x))`` is 0 past ``x ≈ 17`` in
+    float32), with one pass and one tensor fewer each way than two ``torch.sigmoid``
+    nodes and the ``neg`` between them. On large CPU tensors a new tensor can cost more
+    than a pass (the allocator returns freed memory to the system and touches it anew):
+    with :class:`_Lerp` it pays for the exact binary cross entropy in the sigmoid focal
+    loss."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> tuple[Any, Any]:
+        p = torch.sigmoid(x)
+        q = torch.neg(x).sigmoid_()
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p, q)
+        return p, q
+
+    @staticmethod
+    def backward(ctx: Any, grad_p: Any, grad_q: Any) -> Any:  # differentiable ops only
+        p, q = ctx.saved_tensors
+        if grad_q is None:
+            return None if grad_p is None else (grad_p * p).mul_(q)
+        grad = torch.neg(grad_q) if grad_p is None else torch.sub(grad_p, grad_q)
+        return grad.mul_(p).mul_(q)
+
+
+class _Lerp(torch.autograd.Function):
+    """``torch.lerp(a, b, w)`` with the gradient written out: ``g·w`` to ``b`` and
+    ``g − g·w`` to ``a`` (exact at ``w = 0, 1``), one product shared where torch's node
+    computes ``1 − w``, ``g·(1 − w)`` and ``g·w``; ``g·(b − a)`` to ``w`` if needed."""
+
+    @staticmethod
+    def forward(ctx: Any, start: Any, end: Any, weight: Any) -> Any:
+        ctx.set_materialize_grads(False)
+        if ctx.needs_input_grad[2]:
+            ctx.save_for_backward(start, end, weight)
+        else:
+            ctx.save_for_backward(None, None, weight)
+        return torch.lerp(start, end, weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> tuple[Any, Any, Any]:  # differentiable ops only
+        start, end, weight = ctx.saved_tensors
+        if grad is None:
+            return None, None, None
+        to_start_needed, to_end_needed, to_weight_needed = ctx.needs_input_grad
+        to_end = grad * weight if to_start_needed or to_end_needed else None
+        to_start = torch.sub(grad, to_end) if to_start_needed else None
+        to_weight = torch.sub(end, start).mul_(grad) if to_weight_needed else None
+        return to_start, to_end if to_end_needed else None, to_weight
+
+
+def _one_node(*tensors: Any) -> bool:
+    """Whether an eager op on ``tensors`` (float, one dtype and shape) runs as one
+    autograd node with its gradient written out: enough elements that passes over
+    memory cost more than calls, no ``torch.compile`` (it fuses the op-by-op form) nor
+    ``torch.func`` transform (they need the op-by-op form)."""
+    first = tensors[0]
+    return (
+        first.numel() >= _FEW_ELEMENTS
+        and all(t.shape == first.shape for t in tensors[1:])
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
 class TorchOps(Ops):
     """``keras.ops`` on torch tensors; the only module of multiloss that calls torch."""
 
@@ -180,8 +324,8 @@ class TorchOps(Ops):
     equal = _comparison("equal", torch.eq)
     not_equal = _comparison("not_equal", torch.ne)
 
-    maximum = _extremum("maximum", torch.maximum)
-    minimum = _extremum("minimum", torch.minimum)
+    maximum = _extremum("maximum", torch.clamp_min, torch.maximum)
+    minimum = _extremum("minimum", torch.clamp_max, torch.minimum)
 
     sum = _reduction("sum", torch.sum)
     mean = _reduction("mean", torch.mean)
@@ -286,17 +430,31 @@ class TorchOps(Ops):
         return self.keras_functions["convert_to_tensor"](x, dtype=dtype, sparse=sparse, ragged=ragged)
 
     def binary_crossentropy(self, target: Any, output: Any, from_logits: bool = False) -> Any:
-        """``keras.ops.binary_crossentropy``; eagerly from logits, torch's fused kernel
-        (under ``torch.compile``, the shared-``exp`` form of the base class)."""
+        """``keras.ops.binary_crossentropy``; eagerly from logits, exact for logits of any
+        size and about as fast as ``F.binary_cross_entropy_with_logits`` (which is not
+        exact: :class:`_BinaryCrossEntropyWithLogits`): few elements as
+        :func:`_binary_cross_entropy_few_calls` (fewest calls, any derivative order),
+        more as the autograd node (fewest passes). Under ``torch.compile``, the
+        shared-``exp`` form of the base class."""
         if (
             from_logits
             and _is_float(output)
             and _is_float(target)
+            and target.dtype == output.dtype
             and target.shape == output.shape
             and not torch.compiler.is_compiling()
         ):
-            return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+            if _one_node(output, target):
+                return _BinaryCrossEntropyWithLogits.apply(output, target)
+            return _binary_cross_entropy_few_calls(output, target)
         return super().binary_crossentropy(target, output, from_logits=from_logits)
+
+    def clip(self, x: Any, x_min: Any, x_max: Any) -> Any:
+        """``torch.clamp``: the tie rule built in (``x`` keeps its gradient on the closed
+        interval ``[x_min, x_max]``)."""
+        if _is_float(x) and _is_scalar(x_min) and _is_scalar(x_max):
+            return torch.clamp(x, x_min, x_max)
+        return super().clip(x, x_min, x_max)
 
     def sparse_cross_entropy_with_logits(
         self, logits: Any, labels: Any, label_smoothing: float = 0.0, reduction: str = "none"
@@ -343,13 +501,19 @@ class TorchOps(Ops):
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
         """Eagerly two ``torch.sigmoid`` kernels (fewer passes than the shared form,
-        which ``torch.compile`` fuses to one ``exp`` per element instead)."""
+        which ``torch.compile`` fuses to one ``exp`` per element instead); on many
+        elements as one autograd node (:class:`_SigmoidPair`)."""
         if _is_float(x) and not torch.compiler.is_compiling():
+            if _one_node(x):
+                return _SigmoidPair.apply(x)
             return torch.sigmoid(x), torch.sigmoid(-x)
         return super().sigmoid_pair(x)
 
     def lerp(self, a: Any, b: Any, w: Any) -> Any:
+        """``torch.lerp``; on many elements of one shape, as :class:`_Lerp`."""
         if _is_float(a) and _is_float(b) and _is_float(w) and a.dtype == b.dtype == w.dtype:
+            if _one_node(a, b, w):
+                return _Lerp.apply(a, b, w)
             return torch.lerp(a, b, w)
         return super().lerp(a, b, w)
 
