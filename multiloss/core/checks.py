@@ -118,6 +118,9 @@ def check_static_scalar(
     the smoothing terms exist at all) must be a Python or NumPy number, as in
     ``torch.nn.functional.cross_entropy``: a tensor is refused with a ``TypeError``,
     eagerly and under tracing alike (a traced value has no Python truth value)."""
+    if type(value) is float or type(value) is int:  # the common case
+        check_scalar(name, value, low=low, high=high)
+        return
     if not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(
             f"{name} must be a Python number (a static hyper-parameter), got "
