@@ -311,3 +311,31 @@ def test_tie_rule_keeps_nan(framework):
 
 def _tensors(framework, *arrays):
     return [frameworks.to_tensor(framework, a) for a in arrays]
+
+
+@pytest.mark.parametrize("size", [4, 40000], ids=["few-calls", "node"])
+@pytest.mark.parametrize(
+    "x, y", [(-20.0, 1e-9), (-30.0, 1e-12), (20.0, 0.9999), (20.0, 1.0), (3.0, 0.3)]
+)
+def test_torch_bce_soft_labels_near_0_and_1_both_forms(size, x, y):
+    """Review finding: the node's −x·y must not vanish next to x·(1 − y) for small y."""
+    import torch
+
+    import multiloss.torch as ml
+
+    xs, ys = torch.full((size,), x), torch.full((size,), y)
+    got = ml.binary_cross_entropy(xs, ys, reduction="none")[0].item()
+    x64, y64 = np.float64(np.float32(x)), np.float64(np.float32(y))
+    want = (1 - y64) * np.logaddexp(0, x64) + y64 * np.logaddexp(0, -x64)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_torch_softmax_terms_with_one_output_unused():
+    """Review finding: a backward where neither output reached the loss returns None."""
+    import torch
+
+    ops = get_ops("torch")
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([1, 0, 4])
+    assert torch.autograd.gradcheck(lambda v: ops.softmax_target_terms(v, labels)[1], (x,))
+    assert torch.autograd.gradcheck(lambda v: ops.softmax_target_terms(v, labels)[0], (x,))

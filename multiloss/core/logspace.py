@@ -39,7 +39,8 @@ def sigmoid_one_minus_pt(ops: Any, y_pred: Any, targets: Any, from_logits: bool 
 
 
 def power(ops: Any, base: Any, exponent: Any) -> Any:
-    """``base ** exponent`` for ``base >= tiny``: a small integral Python exponent as
+    """``base ** exponent`` for ``base >= 0`` (finite gradients for exponents >= 1, or
+    integral; below 1 see :func:`modulating_factor`): a small integral Python exponent as
     repeated multiplication (no ``exp``/``log`` per element), any other as ``power``."""
     if _small_integer(exponent):
         result = None

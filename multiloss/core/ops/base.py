@@ -317,7 +317,9 @@ class Ops:
         (it equals nothing, so ``result`` is kept)."""
         if not self._is_float(result):
             return result
-        return self.where(self.equal(x1, x2), x1, result)
+        dtype = self.dtype(result)
+        tie = x1 if self._is_float(x1) and self.dtype(x1) == dtype else self.cast(x1, dtype)
+        return self.where(self.equal(x1, x2), tie, result)
 
     def maximum(self, x1: Any, x2: Any) -> Any:
         """``keras.ops.maximum``; at a tie ``x1 == x2`` the whole gradient goes to ``x1``

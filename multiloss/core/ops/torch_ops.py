@@ -156,6 +156,8 @@ class _SoftmaxTargetTerms(torch.autograd.Function):
     def backward(ctx: Any, grad_ce: Any, grad_rest: Any) -> tuple[Any, None]:
         p, rest, neg_log_pt, index = ctx.saved_tensors
         if grad_rest is None:
+            if grad_ce is None:  # neither output reached the loss
+                return None, None
             k = grad_ce
         else:
             k = grad_rest * torch.exp(-neg_log_pt)
@@ -203,8 +205,11 @@ class _BinaryCrossEntropyWithLogits(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, logits: Any, targets: Any) -> Any:
-        above = torch.addcmul(logits, logits, targets, value=-1.0)  # x·(1 − y): 0 at y = 1
-        below = torch.sub(above, logits)  # −x·y
+        zero = logits.new_zeros(())
+        # x·(1 − y) and −x·y, each in one rounding: lerp(x, 0, y) is x·(1 − y) with
+        # 1 − y exact where y >= 1/2 (0 at y = 1); addcmul(0, x, y) is −x·y (0 at y = 0)
+        above = torch.lerp(logits, zero, targets)
+        below = torch.addcmul(zero, logits, targets, value=-1.0)
         ctx.save_for_backward(logits, targets)
         return torch.logaddexp(above, below, out=below)
 
