@@ -37,10 +37,19 @@ def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> No
         raise ValueError(f"reduction must be one of {allowed}, got reduction={reduction!r}")
 
 
+def check_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
+    """A Python or NumPy integer (not a bool) as a Python int: ``TypeError`` otherwise."""
+    if type(value) is int or (value is None and allow_none):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        kind = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{name} must be {kind}, got {name}={value!r}")
+    return int(value)
+
+
 def check_axis(axis: Any, rank: int, name: str = "y_pred") -> int:
     """Normalise ``axis`` for a tensor of ``rank``; returns a non-negative axis."""
-    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
-        raise TypeError(f"axis must be an int, got axis={axis!r}")
+    axis = check_int("axis", axis)
     if not -rank <= axis < rank:
         raise ValueError(f"axis={axis} is out of range for {name} of rank {rank}")
     return int(axis) % rank

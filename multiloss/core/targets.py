@@ -8,13 +8,13 @@ last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 import numpy as np
 
 from multiloss.core.checks import (
     check_axis,
+    check_int,
     check_labels_in_range,
     check_rank,
     check_same_shape,
@@ -151,12 +151,7 @@ def categorical_targets(
     true_shape = static_shape(y_true)
     check_rank("y_pred", pred_shape, 1)
     axis = check_axis(axis, len(pred_shape))
-    if ignore_index is not None:
-        if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
-            ignore_index, (numbers.Integral, np.integer)
-        ):
-            raise TypeError(f"ignore_index must be an int or None, got ignore_index={ignore_index!r}")
-        ignore_index = int(ignore_index)
+    ignore_index = check_int("ignore_index", ignore_index, allow_none=True)
     num_classes = pred_shape[axis]
     ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
     y_true = ops.convert_to_tensor(y_true)
