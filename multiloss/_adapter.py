@@ -82,7 +82,7 @@ def class_init_signature(spec: LossSpec, extra: list[inspect.Parameter]) -> insp
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     params += [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-        for name, default in spec.params.items()
+        for name, default in spec.config_params.items()
         if name not in {p.name for p in extra}
     ]
     return inspect.Signature(params + extra)
@@ -107,15 +107,19 @@ def run_step(spec: StatefulSpec, ops: Any, state: dict, inputs: tuple, config: d
 
 
 def bind_params(spec: LossSpec, class_name: str, kwargs: dict, allowed: tuple[str, ...] = ()) -> dict:
-    """The loss parameters of a class instance, defaults filled in, unknown names refused."""
-    unknown = sorted(set(kwargs) - set(spec.params) - set(allowed))
+    """The loss parameters of a class instance, defaults filled in, unknown names refused
+    (the per-call ``where``/``sample_weight`` go to the call, not the constructor)."""
+    config = spec.config_params
+    unknown = sorted(set(kwargs) - set(config) - set(allowed))
     if unknown:
+        per_call = sorted(set(unknown) & set(spec.call_params))
+        hint = f" ({', '.join(per_call)}: pass to each call)" if per_call else ""
         raise TypeError(
-            f"{class_name}() got unexpected keyword argument(s) {unknown}; "
-            f"parameters: {sorted(set(spec.params) | set(allowed))}"
+            f"{class_name}() got unexpected keyword argument(s) {unknown}{hint}; "
+            f"parameters: {sorted(set(config) | set(allowed))}"
         )
-    params = dict(spec.params)
-    params.update({k: v for k, v in kwargs.items() if k in spec.params})
+    params = dict(config)
+    params.update({k: v for k, v in kwargs.items() if k in config})
     return params
 
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from multiloss._adapter import Namespace, run_step, stateful_init_signature
 from multiloss.core.ops import get_ops
+from multiloss.core.ops.jax_ops import data_parallel
 from multiloss.core.registry import LossSpec, StatefulSpec
 
 _OPS = get_ops("jax")
@@ -55,7 +56,9 @@ def _make_stateful(spec: StatefulSpec) -> type:
     )
 
 
-_namespace = Namespace(__name__, _call, stateful_factory=_make_stateful)
+_namespace = Namespace(
+    __name__, _call, stateful_factory=_make_stateful, extras={"data_parallel": data_parallel}
+)
 __getattr__ = _namespace.getattr
 
 

@@ -25,14 +25,28 @@ from multiloss.core.ops import import_keras, keras_backend_ops
 from multiloss.core.registry import LossSpec, StatefulSpec
 
 keras = import_keras()
-from multiloss.core.ops.keras_loss import get_keras_mask, reduce_weighted_values  # noqa: E402
+from multiloss.core.ops.keras_loss import (  # noqa: E402
+    get_keras_mask,
+    reduce_weighted_values,
+    set_keras_mask,
+)
+from multiloss.core.reduction import counted_entries  # noqa: E402
 
 _OPS = keras_backend_ops()
 _PACKAGE = "multiloss"
 
 
 def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
-    return _OPS.run(spec.fn, args, kwargs)
+    """Unreduced losses carry the mask of the entries ``"mean"`` counts (Keras' mask,
+    as ``keras.losses.circle`` and sparse cross entropy's ``ignore_class`` set it), so
+    Keras' reductions average over the same entries."""
+    if kwargs.get("reduction") != "none":
+        return _OPS.run(spec.fn, args, kwargs)
+    with counted_entries() as counted:
+        losses = _OPS.run(spec.fn, args, kwargs)
+    if counted and counted[-1] is not None:
+        set_keras_mask(losses, counted[-1])
+    return losses
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,10 +98,13 @@ class MultilossLoss(keras.losses.Loss):
             if not (keep_integer and "int" in keras.backend.standardize_dtype(y_true.dtype)):
                 y_true = keras.ops.cast(y_true, self.dtype)
             losses = self.call(y_true, y_pred)
+            mask = get_keras_mask(losses)  # the entries the loss counts
+            if in_mask is not None:
+                mask = in_mask if mask is None else keras.ops.logical_and(in_mask, mask)
             return reduce_weighted_values(
                 losses,
                 sample_weight=_per_entry(sample_weight, losses, self.dtype),
-                mask=in_mask,
+                mask=mask,
                 reduction=self.reduction,
                 dtype=self.dtype,
             )

@@ -36,8 +36,16 @@ def _make_module(spec: LossSpec, function: Any) -> type:
         torch.nn.Module.__init__(self)
         self.params = bind_params(spec, class_name, kwargs)
 
-    def forward(self, *args: Any) -> Any:
-        return function(*args, **self.params)
+    call_params = spec.call_params
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        unknown = sorted(set(kwargs) - set(call_params))
+        if unknown:
+            raise TypeError(
+                f"{class_name}.forward() got unexpected keyword argument(s) {unknown}; "
+                f"per call it takes {list(call_params)} (the rest goes to {class_name}())"
+            )
+        return function(*args, **self.params, **kwargs)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -51,7 +59,8 @@ def _make_module(spec: LossSpec, function: Any) -> type:
             "forward": forward,
             "extra_repr": extra_repr,
             "__doc__": f"``nn.Module`` form of :func:`multiloss.torch.{spec.name}`; "
-            f"``forward({', '.join(spec.arguments)})``.\n\n{spec.doc}",
+            f"``forward({', '.join(spec.arguments + tuple(f'{p}=None' for p in call_params))})``."
+            f"\n\n{spec.doc}",
         },
     )
 

@@ -13,7 +13,8 @@ import pytest
 from keras.src.saving import object_registration
 
 from multiloss import core, frameworks
-from multiloss.core.common import as_float, compute_dtype, reduce
+from multiloss.core.common import as_float, compute_dtype
+from multiloss.core.reduction import entries, reduce
 
 ADAPTER_MODULES = {name: importlib.import_module(f"multiloss.{name}") for name in frameworks.ADAPTERS}
 WITH_CLASSES = ("keras", "torch")
@@ -24,11 +25,14 @@ def tiny_loss():
     """A throwaway loss, registered for one test and removed afterwards."""
 
     @core.register(kind="elementwise")
-    def scaled_absolute_error(ops, y_pred, y_true, *, scale=2.0, reduction="mean"):
+    def scaled_absolute_error(
+        ops, y_pred, y_true, *, scale=2.0, where=None, sample_weight=None, reduction="mean"
+    ):
         """Scaled absolute error ``scale * |y_pred - y_true|`` (a registry test loss)."""
         dtype, out_dtype = compute_dtype(ops, y_pred)
-        diff = as_float(ops, y_pred, dtype) - as_float(ops, y_true, dtype)
-        return reduce(ops, scale * ops.abs(diff), reduction, out_dtype)
+        chosen = entries(ops, where, sample_weight, tuple(y_pred.shape), dtype)
+        diff = as_float(ops, chosen.hide(y_pred), dtype) - as_float(ops, chosen.hide(y_true), dtype)
+        return reduce(ops, scale * ops.abs(diff), reduction, out_dtype, entries=chosen)
 
     yield core.get_spec("scaled_absolute_error")
     core.unregister("scaled_absolute_error")
@@ -64,7 +68,7 @@ def test_a_new_loss_reaches_every_adapter_without_an_edit(tiny_loss, adapter):
 
 def test_unregistered_loss_leaves_the_adapters(adapter):
     @core.register(kind="elementwise")
-    def short_lived(ops, y_pred, y_true, *, reduction="mean"):
+    def short_lived(ops, y_pred, y_true, *, where=None, sample_weight=None, reduction="mean"):
         """A loss removed right away."""
         return reduce(ops, ops.abs(y_pred - y_true), reduction, compute_dtype(ops, y_pred)[1])
 
@@ -89,6 +93,12 @@ def test_register_refuses_bad_losses():
         @core.register(kind="per_example")
         def cross_entropy(ops, y_pred, y_true):
             """a second loss named cross_entropy"""
+
+    with pytest.raises(TypeError, match=r"where, sample_weight.*missing \['where', 'sample_weight'\]"):
+
+        @core.register(kind="per_example")
+        def unmaskable(ops, y_pred, y_true, *, reduction="mean"):
+            """a reduction without where= and sample_weight="""
 
 
 @pytest.mark.parametrize("name", frameworks.ADAPTERS)
@@ -133,7 +143,9 @@ def test_class_signatures_and_docstrings():
             assert cls.__name__ == spec.class_name and cls.__module__ == f"multiloss.{name}"
             assert spec.doc in cls.__doc__, (name, loss)
             parameters = inspect.signature(cls.__init__).parameters
-            for param, default in spec.params.items():
+            for param in spec.call_params:  # per call, not per instance
+                assert param not in parameters, (name, loss, param)
+            for param, default in spec.config_params.items():
                 if not (name == "keras" and param == "reduction"):
                     assert parameters[param].default == default, (name, loss, param)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = ("none", "mean", "sum", "global_mean")
 _INT = {int}
 
 

@@ -22,7 +22,8 @@ from multiloss.core.checks import (
     is_python_scalar,
     static_shape,
 )
-from multiloss.core.common import as_float, compute_dtype, param_tensor, reduce, safe_where
+from multiloss.core.common import as_float, compute_dtype, param_tensor
+from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
 
 #: Logit given to masked-out pairs: exp() of it is exactly 0 next to any real logit
@@ -61,7 +62,9 @@ def circle_rows(
 
 
 @register(kind="per_row", integer_args=())
-def circle_loss(ops, sp, sn, *, margin=0.4, gamma=80.0, reduction="mean"):
+def circle_loss(
+    ops, sp, sn, *, margin=0.4, gamma=80.0, where=None, sample_weight=None, reduction="mean"
+):
     r"""Circle loss, pair form (Sun et al. 2020, eq. 6).
 
     .. math::
@@ -84,7 +87,12 @@ def circle_loss(ops, sp, sn, *, margin=0.4, gamma=80.0, reduction="mean"):
             shape as ``sp``).
         margin: relaxation factor :math:`m`.
         gamma: scale factor :math:`\gamma` >= 0.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (one value per row, shape ``[B]``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``sp``.
@@ -107,12 +115,16 @@ def circle_loss(ops, sp, sn, *, margin=0.4, gamma=80.0, reduction="mean"):
         )
     dtype, out_dtype = compute_dtype(ops, sp)
     margin, gamma = _circle_params(ops, margin, gamma, dtype)
-    loss = circle_rows(ops, as_float(ops, sp, dtype), as_float(ops, sn, dtype), margin, gamma)
-    return reduce(ops, loss, reduction, out_dtype)
+    chosen = entries(ops, where, sample_weight, sp_shape[:-1], dtype, "sp without its last axis")
+    sp, sn = as_float(ops, chosen.hide(sp), dtype), as_float(ops, chosen.hide(sn), dtype)
+    loss = circle_rows(ops, sp, sn, margin, gamma)
+    return reduce(ops, loss, reduction, out_dtype, entries=chosen)
 
 
 @register(kind="per_example")
-def batch_circle_loss(ops, y_pred, y_true, *, margin=0.4, gamma=80.0, reduction="mean"):
+def batch_circle_loss(
+    ops, y_pred, y_true, *, margin=0.4, gamma=80.0, where=None, sample_weight=None, reduction="mean"
+):
     r"""Circle loss, class-level form on a batch of embeddings.
 
     Every sample is an anchor; the other samples with its label are its positives
@@ -135,9 +147,14 @@ def batch_circle_loss(ops, y_pred, y_true, *, margin=0.4, gamma=80.0, reduction=
         y_true: integer labels, shape ``[B]`` (or ``[B, 1]``).
         margin: relaxation factor :math:`m`.
         gamma: scale factor :math:`\gamma` >= 0.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per anchor, shape ``[B]``), ``"mean"`` (over the anchors
             with at least one positive and one negative; 0 when there are none) or
             ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
@@ -164,6 +181,9 @@ def batch_circle_loss(ops, y_pred, y_true, *, margin=0.4, gamma=80.0, reduction=
         )
     dtype, out_dtype = compute_dtype(ops, y_pred)
     margin, gamma = _circle_params(ops, margin, gamma, dtype)
+    # ``where`` and weights are per anchor; a masked-out sample is still every other
+    # anchor's positive or negative (its embedding is not hidden).
+    chosen = entries(ops, where, sample_weight, true_shape, dtype, "y_true (one value per anchor)")
     labels = ops.convert_to_tensor(y_true)
     if not is_integer_dtype(ops.dtype(labels)):
         labels = ops.cast(labels, "int32")
@@ -177,5 +197,4 @@ def batch_circle_loss(ops, y_pred, y_true, *, margin=0.4, gamma=80.0, reduction=
     neg_mask = ops.logical_not(same)
     loss = circle_rows(ops, similarity, similarity, margin, gamma, pos_mask, neg_mask)
     valid = ops.logical_and(ops.any(pos_mask, axis=-1), ops.any(neg_mask, axis=-1))
-    loss = safe_where(ops, valid, loss)
-    return reduce(ops, loss, reduction, out_dtype, mask=valid)
+    return reduce(ops, loss, reduction, out_dtype, mask=valid, entries=chosen)

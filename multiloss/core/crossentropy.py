@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from multiloss.core.checks import check_reduction, check_scalar, check_static_scalar
-from multiloss.core.common import param_tensor, reduce, safe_where
+from multiloss.core.common import param_tensor
+from multiloss.core.reduction import reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets, sigmoid_log_probs, sigmoid_targets
 
@@ -23,6 +24,8 @@ def cross_entropy(
     ignore_index=None,
     label_smoothing=0.0,
     axis=-1,
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Softmax cross entropy.
@@ -48,9 +51,14 @@ def cross_entropy(
         label_smoothing: ε in [0, 1], a Python number (as in ``F.cross_entropy``; a tensor
             is refused); mixes the target with the uniform distribution.
         axis: the class axis of ``y_pred``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per example), ``"mean"`` or ``"sum"``. With
             ``class_weight`` and integer targets ``"mean"`` divides by the summed
             weights of the non-ignored targets; all targets ignored gives 0.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar;
@@ -76,13 +84,15 @@ def cross_entropy(
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     label_smoothing = float(label_smoothing)
     t = categorical_targets(
-        ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index
+        ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index,
+        where=where, sample_weight=sample_weight,
     )
     t.check_smoothing(label_smoothing)
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
-    weight_sum = None
-    if t.labels is not None and weights is None and t.mask is None and reduction != "none" and (
-        _known_and_not_empty(t.example_shape)
+    true_weight = None
+    if (
+        t.labels is not None and weights is None and t.mask is None and t.entries.trivial
+        and reduction in ("mean", "sum") and _known_and_not_empty(t.example_shape)
     ):  # one fused kernel, reduction included
         loss = t.true_neg_log_prob(label_smoothing, reduction)
         return loss if ops.dtype(loss) == t.out_dtype else ops.cast(loss, t.out_dtype)
@@ -91,9 +101,6 @@ def cross_entropy(
     elif t.labels is not None:
         true_weight = ops.take(weights, t.labels)
         loss = t.true_neg_log_prob() * true_weight
-        if t.mask is not None:
-            true_weight = safe_where(ops, t.mask, true_weight)
-        weight_sum = ops.sum(true_weight)
         if label_smoothing:
             smooth = -ops.mean(t.log_probs * weights, axis=-1)
             loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
@@ -103,9 +110,9 @@ def cross_entropy(
             target = (1.0 - label_smoothing) * target + label_smoothing / t.class_count()
         weighted_log_probs = t.log_probs if weights is None else t.log_probs * weights
         loss = -ops.sum(target * weighted_log_probs, axis=-1)
-    if t.mask is not None:
-        loss = safe_where(ops, t.mask, loss)
-    return reduce(ops, loss, reduction, t.out_dtype, mask=t.mask, weight_sum=weight_sum)
+    return reduce(
+        ops, loss, reduction, t.out_dtype, mask=t.mask, weights=true_weight, entries=t.entries
+    )
 
 
 @register(kind="elementwise")
@@ -117,6 +124,8 @@ def binary_cross_entropy(
     from_logits=True,
     alpha=None,
     label_smoothing=0.0,
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Sigmoid (binary, multi-label) cross entropy, element-wise.
@@ -138,7 +147,12 @@ def binary_cross_entropy(
             (``None``: no weighting, the plain BCE).
         label_smoothing: ε in [0, 1], a Python number (a tensor is refused); targets
             become ``y (1 − ε) + 0.5 ε`` (Keras).
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (element-wise, shape of ``y_pred``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; dtype of ``y_pred``.
@@ -154,13 +168,15 @@ def binary_cross_entropy(
     """
     check_reduction(reduction)
     check_scalar("alpha", alpha, low=0.0, high=1.0, allow_none=True)
-    logits, targets, dtype, out_dtype = sigmoid_targets(ops, y_pred, y_true, label_smoothing)
+    logits, targets, dtype, out_dtype, chosen = sigmoid_targets(
+        ops, y_pred, y_true, label_smoothing, where, sample_weight
+    )
     if from_logits and alpha is None:
         # The backend's fused kernel (torch: binary_cross_entropy_with_logits, tf:
         # sigmoid_cross_entropy_with_logits): max(x, 0) - x y + log1p(exp(-|x|)),
         # exact for hard labels at any logit size.
         loss = ops.binary_crossentropy(targets, logits, from_logits=True)
-        return reduce(ops, loss, reduction, out_dtype)
+        return reduce(ops, loss, reduction, out_dtype, entries=chosen)
     log_p, log_q = sigmoid_log_probs(ops, logits, from_logits)
     positive_term = -targets * log_p
     negative_term = -(1.0 - targets) * log_q
@@ -168,4 +184,4 @@ def binary_cross_entropy(
         alpha = param_tensor(ops, alpha, dtype)
         positive_term = alpha * positive_term
         negative_term = (1.0 - alpha) * negative_term
-    return reduce(ops, positive_term + negative_term, reduction, out_dtype)
+    return reduce(ops, positive_term + negative_term, reduction, out_dtype, entries=chosen)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from multiloss.core.checks import check_rank, check_reduction, check_same_shape, static_shape
-from multiloss.core.common import reduce
+from multiloss.core.reduction import reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets
 
 
 @register(kind="per_example")
-def kl_divergence(ops, y_pred, y_true, *, from_logits=True, axis=-1, reduction="mean"):
+def kl_divergence(
+    ops, y_pred, y_true, *, from_logits=True, axis=-1,
+    where=None, sample_weight=None, reduction="mean",
+):
     r"""Kullback-Leibler divergence KL(y_true ‖ softmax(y_pred)) per example.
 
     .. math::
@@ -32,7 +35,12 @@ def kl_divergence(ops, y_pred, y_true, *, from_logits=True, axis=-1, reduction="
             probabilities, normalised over ``axis`` and logged at >= the smallest
             normal float32.
         axis: the class axis.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per example), ``"mean"`` (over examples) or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar;
@@ -48,9 +56,12 @@ def kl_divergence(ops, y_pred, y_true, *, from_logits=True, axis=-1, reduction="
     pred_shape = static_shape(y_pred)
     check_rank("y_pred", pred_shape, 1)
     check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
-    t = categorical_targets(ops, y_pred, y_true, axis=axis, from_logits=from_logits)
+    t = categorical_targets(
+        ops, y_pred, y_true, axis=axis, from_logits=from_logits, where=where,
+        sample_weight=sample_weight,
+    )
     target = t.target_probs
     positive = ops.greater(target, 0.0)
     target_log_target = target * ops.log(ops.where(positive, target, ops.ones_like(target)))
     loss = ops.sum(target_log_target - target * t.log_probs, axis=-1)
-    return reduce(ops, loss, reduction, t.out_dtype)
+    return reduce(ops, loss, reduction, t.out_dtype, entries=t.entries)

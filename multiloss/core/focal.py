@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from multiloss.core.checks import check_reduction, is_python_scalar, static_shape
-from multiloss.core.common import as_float, reduce, safe_where
+from multiloss.core.common import as_float
 from multiloss.core.focal_terms import (
     check_softmax_focal_params,
     sigmoid_focal_terms,
     softmax_focal_terms,
 )
+from multiloss.core.reduction import reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets
 
@@ -73,6 +74,8 @@ def sigmoid_focal_loss(
     gamma=2.0,
     from_logits=True,
     normalizer=None,
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Sigmoid focal loss (element-wise, multi-label), Lin et al. 2017.
@@ -106,7 +109,12 @@ def sigmoid_focal_loss(
             without foreground never divides by 0), and held constant (no gradient
             flows into it). Paddle 2.x ``F.sigmoid_focal_loss`` does not clamp: the
             numbers agree for normalizers >= 1. ``None``: no normalisation.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (element-wise, shape of ``y_pred``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; dtype of ``y_pred``
@@ -129,9 +137,11 @@ def sigmoid_focal_loss(
         [[0.000451, 0.016994], [0.283059, 2.7e-05]]
     """
     check_reduction(reduction)
-    loss, _, out_dtype = sigmoid_focal_terms(ops, y_pred, y_true, alpha, gamma, from_logits)
+    loss, _, out_dtype, chosen = sigmoid_focal_terms(
+        ops, y_pred, y_true, alpha, gamma, from_logits, where, sample_weight
+    )
     loss = normalize(ops, loss, normalizer, static_shape(y_pred))
-    return reduce(ops, loss, reduction, out_dtype)
+    return reduce(ops, loss, reduction, out_dtype, entries=chosen)
 
 
 # --- softmax form -----------------------------------------------------------------
@@ -148,6 +158,8 @@ def softmax_focal_loss(
     from_logits=True,
     ignore_index=None,
     axis=-1,
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Multi-class (softmax) focal loss, Lin et al. 2017.
@@ -179,8 +191,13 @@ def softmax_focal_loss(
             (normalised over ``axis``, logged at >= the smallest normal float32).
         ignore_index: class id whose targets contribute nothing (integer targets).
         axis: the class axis of ``y_pred``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per example), ``"mean"`` (over the non-ignored examples;
             0 when all are ignored) or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
@@ -203,9 +220,8 @@ def softmax_focal_loss(
     check_reduction(reduction)
     check_softmax_focal_params(alpha, gamma, y_pred, axis)
     t = categorical_targets(
-        ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index
+        ops, y_pred, y_true, axis=axis, from_logits=from_logits, ignore_index=ignore_index,
+        where=where, sample_weight=sample_weight,
     )
     loss = softmax_focal_terms(ops, t, alpha, gamma)
-    if t.mask is not None:
-        loss = safe_where(ops, t.mask, loss)
-    return reduce(ops, loss, reduction, t.out_dtype, mask=t.mask)
+    return reduce(ops, loss, reduction, t.out_dtype, mask=t.mask, entries=t.entries)

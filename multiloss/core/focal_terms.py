@@ -19,6 +19,7 @@ from multiloss.core.logspace import (
     neg_log_prob,
     sigmoid_one_minus_pt,
 )
+from multiloss.core.reduction import Entries
 from multiloss.core.targets import CategoricalTargets, sigmoid_log_probs, sigmoid_targets
 
 
@@ -68,12 +69,21 @@ def sigmoid_alpha_weights(ops: Any, alpha: Any, targets: Any, dtype: str) -> Any
 
 
 def sigmoid_focal_terms(
-    ops: Any, y_pred: Any, y_true: Any, alpha: Any, gamma: Any, from_logits: bool
-) -> tuple[Any, Any, str]:
-    """Element-wise sigmoid focal loss, ``1 − p_t`` (see :func:`sigmoid_one_minus_pt`) and
-    the output dtype."""
+    ops: Any,
+    y_pred: Any,
+    y_true: Any,
+    alpha: Any,
+    gamma: Any,
+    from_logits: bool,
+    where: Any = None,
+    sample_weight: Any = None,
+) -> tuple[Any, Any, str, Entries]:
+    """Element-wise sigmoid focal loss, ``1 − p_t`` (see :func:`sigmoid_one_minus_pt`),
+    the output dtype and the call's ``where``/``sample_weight`` entries."""
     check_focal_params(alpha, gamma, _class_count(y_pred, -1), "size of the last axis of y_pred")
-    logits, targets, dtype, out_dtype = sigmoid_targets(ops, y_pred, y_true)
+    logits, targets, dtype, out_dtype, chosen = sigmoid_targets(
+        ops, y_pred, y_true, where=where, sample_weight=sample_weight
+    )
     weights = sigmoid_alpha_weights(ops, alpha, targets, dtype)
     if from_logits:  # the backend's fused BCE-with-logits kernel, exact at any size
         ce = ops.binary_crossentropy(targets, logits, from_logits=True)
@@ -84,7 +94,7 @@ def sigmoid_focal_terms(
     loss = ce * modulating_factor(ops, one_minus_pt, gamma) if focuses(gamma) else ce
     if weights is not None:
         loss = weights * loss
-    return loss, one_minus_pt, out_dtype
+    return loss, one_minus_pt, out_dtype, chosen
 
 
 def check_softmax_focal_params(alpha: Any, gamma: Any, y_pred: Any, axis: int) -> None:

@@ -11,7 +11,7 @@ poly term is exact when :math:`p_t` rounds to 1 and its gradient stays finite.
 from __future__ import annotations
 
 from multiloss.core.checks import check_reduction, check_scalar, check_static_scalar
-from multiloss.core.common import as_float, reduce
+from multiloss.core.common import as_float
 from multiloss.core.focal_terms import (
     check_softmax_focal_params,
     sigmoid_focal_terms,
@@ -23,6 +23,7 @@ from multiloss.core.logspace import (
     power,
     sigmoid_one_minus_pt,
 )
+from multiloss.core.reduction import reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets
 
@@ -38,6 +39,8 @@ def poly1_cross_entropy(
     epsilon=1.0,
     label_smoothing=0.0,
     axis=-1,
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Poly-1 cross entropy, Leng et al. 2022.
@@ -63,7 +66,12 @@ def poly1_cross_entropy(
         label_smoothing: s in [0, 1], a Python number (a tensor is refused); mixes the
             target with the uniform distribution.
         axis: the class axis of ``y_pred``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per example), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
@@ -85,7 +93,9 @@ def poly1_cross_entropy(
     check_scalar("epsilon", epsilon, low=-1.0)
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     label_smoothing = float(label_smoothing)
-    t = categorical_targets(ops, y_pred, y_true, axis=axis)
+    t = categorical_targets(
+        ops, y_pred, y_true, axis=axis, where=where, sample_weight=sample_weight
+    )
     t.check_smoothing(label_smoothing)
     if t.labels is not None:
         ce, one_minus_pt = t.true_terms()
@@ -100,7 +110,7 @@ def poly1_cross_entropy(
         num_classes = t.class_count()
         uniform = label_smoothing * (num_classes - 1) / num_classes
         one_minus_pt = (1.0 - label_smoothing) * one_minus_pt + uniform
-    return reduce(ops, ce + epsilon * one_minus_pt, reduction, t.out_dtype)
+    return reduce(ops, ce + epsilon * one_minus_pt, reduction, t.out_dtype, entries=t.entries)
 
 
 @register(kind="elementwise")
@@ -113,6 +123,8 @@ def poly1_focal_loss(
     alpha=0.25,
     gamma=2.0,
     focal="sigmoid",
+    where=None,
+    sample_weight=None,
     reduction="mean",
 ):
     r"""Poly-1 focal loss, Leng et al. 2022, in the sigmoid or the softmax form.
@@ -152,10 +164,15 @@ def poly1_focal_loss(
             (scalar, per-class vector, or ``None`` for none).
         gamma: focusing exponent, >= 0; the poly term uses γ + 1.
         focal: ``"sigmoid"`` (default) or ``"softmax"``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"``, ``"mean"`` or ``"sum"``. ``"none"`` returns the
             element-wise loss (shape of ``y_pred``) for ``"sigmoid"`` and the per-example
             loss (``y_pred`` without the class axis) for ``"softmax"``; the registry
             records this loss as element-wise, the default form's shape.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         The unreduced loss described above for ``reduction="none"``, else a scalar; in
@@ -180,15 +197,15 @@ def poly1_focal_loss(
     if focal not in FOCAL_FORMS:
         raise ValueError(f"focal must be one of {FOCAL_FORMS}, got focal={focal!r}")
     if focal == "sigmoid":
-        loss, one_minus_pt, out_dtype = sigmoid_focal_terms(
-            ops, y_pred, y_true, alpha, gamma, from_logits=True
+        loss, one_minus_pt, out_dtype, chosen = sigmoid_focal_terms(
+            ops, y_pred, y_true, alpha, gamma, True, where, sample_weight
         )
         poly = power(ops, one_minus_pt, gamma + 1.0)
-        return reduce(ops, loss + epsilon * poly, reduction, out_dtype)
+        return reduce(ops, loss + epsilon * poly, reduction, out_dtype, entries=chosen)
     check_softmax_focal_params(alpha, gamma, y_pred, -1)
-    t = categorical_targets(ops, y_pred, y_true)
+    t = categorical_targets(ops, y_pred, y_true, where=where, sample_weight=sample_weight)
     loss = softmax_focal_terms(ops, t, alpha, gamma)
-    logits = as_float(ops, y_pred, t.dtype)
+    logits = as_float(ops, t.entries.hide(y_pred), t.dtype)
     one_minus_pt = sigmoid_one_minus_pt(ops, logits, t.one_hot(ops))
     poly = ops.mean(power(ops, one_minus_pt, gamma + 1.0), axis=-1)
-    return reduce(ops, loss + epsilon * poly, reduction, t.out_dtype)
+    return reduce(ops, loss + epsilon * poly, reduction, t.out_dtype, entries=t.entries)

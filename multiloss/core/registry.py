@@ -26,6 +26,10 @@ KINDS = {
     "transform": "a tensor that is not a loss (a transform of the labels, or sampled values)",
 }
 
+#: Parameters every loss with a ``reduction`` takes, given per call (they describe the
+#: batch): class forms take them in ``forward``/``__call__``, not in the constructor.
+CALL_PARAMS = ("where", "sample_weight")
+
 _REGISTRY: dict[str, LossSpec] = {}
 
 
@@ -56,6 +60,16 @@ class LossSpec:
     @property
     def has_reduction(self) -> bool:
         return "reduction" in self.params
+
+    @property
+    def call_params(self) -> tuple[str, ...]:
+        """The per-call parameters (:data:`CALL_PARAMS`) this loss takes."""
+        return tuple(name for name in CALL_PARAMS if name in self.params)
+
+    @property
+    def config_params(self) -> dict[str, Any]:
+        """The parameters a class form takes in its constructor, with defaults."""
+        return {k: v for k, v in self.params.items() if k not in CALL_PARAMS}
 
     def signature(self, order: tuple[str, ...] | None = None) -> inspect.Signature:
         """The public signature: positional arguments (in ``order``), then keyword-only params."""
@@ -107,6 +121,12 @@ def register(
         }
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
             raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be exposed by adapters")
+        missing = [name for name in CALL_PARAMS if name not in params]
+        if "reduction" in params and missing:
+            raise TypeError(
+                f"{fn.__name__}: a loss with a reduction takes {', '.join(CALL_PARAMS)} "
+                f"(keyword-only, default None) too; missing {missing}"
+            )
         order = keras_order
         if order is None:
             order = arguments

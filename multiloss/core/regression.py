@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from multiloss.core.checks import check_rank, check_reduction, check_same_shape, static_shape
-from multiloss.core.common import as_float, compute_dtype, reduce
+from multiloss.core.common import as_float, compute_dtype
+from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
 
 
 @register(kind="per_example", integer_args=())
-def mean_squared_error(ops, y_pred, y_true, *, reduction="mean"):
+def mean_squared_error(
+    ops, y_pred, y_true, *, where=None, sample_weight=None, reduction="mean"
+):
     r"""Mean squared error, averaged over the last axis per example.
 
     .. math::
@@ -20,7 +23,12 @@ def mean_squared_error(ops, y_pred, y_true, *, reduction="mean"):
     Args:
         y_pred: predictions, shape ``[..., D]``.
         y_true: targets, same shape as ``y_pred``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
         reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
 
     Returns:
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
@@ -39,5 +47,9 @@ def mean_squared_error(ops, y_pred, y_true, *, reduction="mean"):
     check_rank("y_pred", pred_shape, 1)
     check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
     dtype, out_dtype = compute_dtype(ops, y_pred)
-    error = as_float(ops, y_pred, dtype) - as_float(ops, y_true, dtype)
-    return reduce(ops, ops.mean(ops.square(error), axis=-1), reduction, out_dtype)
+    chosen = entries(
+        ops, where, sample_weight, pred_shape[:-1], dtype, "y_pred without its last axis"
+    )
+    error = as_float(ops, chosen.hide(y_pred), dtype) - as_float(ops, chosen.hide(y_true), dtype)
+    loss = ops.mean(ops.square(error), axis=-1)
+    return reduce(ops, loss, reduction, out_dtype, entries=chosen)

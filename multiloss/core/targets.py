@@ -24,6 +24,7 @@ from multiloss.core.checks import (
     static_shape,
 )
 from multiloss.core.common import as_float, compute_dtype, param_tensor
+from multiloss.core.reduction import NO_ENTRIES, Entries, entries
 
 #: Smallest positive normal float32; log() of probabilities is taken at >= this.
 TINY = 1.1754944e-38
@@ -44,12 +45,13 @@ class CategoricalTargets:
     num_classes: int | None
     labels: Any | None  # [...] integer ids, ignored entries replaced by 0
     target_probs: Any | None  # [..., C] class probabilities (probability targets)
-    mask: Any | None  # [...] bool, False where y_true == ignore_index
+    mask: Any | None  # [...] bool, False where y_true == ignore_index (``where`` apart)
     dtype: str  # compute dtype
     out_dtype: str  # dtype of the returned loss
     normalized: bool = False  # scores are log-probabilities already
     example_shape: tuple = ()  # static shape of one value per example ([...])
     pred_shape: tuple = ()  # static shape of y_pred as given
+    entries: Entries = NO_ENTRIES  # ``where`` and ``sample_weight`` of the call
     _log_probs: Any = None
 
     @property
@@ -141,11 +143,15 @@ def categorical_targets(
     axis: int = -1,
     from_logits: bool = True,
     ignore_index: int | None = None,
+    where: Any = None,
+    sample_weight: Any = None,
 ) -> CategoricalTargets:
     """Check and prepare the inputs of a softmax-type loss.
 
     ``y_true`` holds integer class ids (``y_pred``'s shape without ``axis``, or with a
-    size-1 class axis) or class probabilities (``y_pred``'s shape).
+    size-1 class axis) or class probabilities (``y_pred``'s shape). ``where`` and
+    ``sample_weight`` apply per example (``y_pred``'s shape without ``axis``); the
+    entries ``where`` masks out are replaced by 0 in both inputs before anything else.
     """
     pred_shape = static_shape(y_pred)
     true_shape = static_shape(y_true)
@@ -154,6 +160,12 @@ def categorical_targets(
     ignore_index = check_int("ignore_index", ignore_index, allow_none=True)
     num_classes = pred_shape[axis]
     ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    chosen = entries(
+        ops, where, sample_weight, ids_shape, dtype, "y_pred without the class axis"
+    )
+    if chosen.mask is not None:
+        y_pred, y_true = chosen.hide(y_pred, axis), chosen.hide(y_true, axis)
     y_true = ops.convert_to_tensor(y_true)
     true_dtype = ops.dtype(y_true)
     integer = is_integer_dtype(true_dtype)
@@ -161,7 +173,6 @@ def categorical_targets(
         # a size-1 class axis holds class ids (integral floats too, as Keras accepts)
         y_true = ops.squeeze(y_true, axis)
         true_shape = true_shape[:axis] + true_shape[axis + 1 :]
-    dtype, out_dtype = compute_dtype(ops, y_pred)
     logits = as_float(ops, y_pred, dtype)
     if axis != len(pred_shape) - 1:
         logits = ops.moveaxis(logits, axis, -1)
@@ -188,7 +199,7 @@ def categorical_targets(
             labels = ops.where(mask, labels, ops.zeros_like(labels))
         return CategoricalTargets(
             ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized,
-            true_shape, pred_shape,
+            true_shape, pred_shape, chosen,
         )
 
     check_same_shape("y_true", true_shape, "y_pred", pred_shape)
@@ -202,25 +213,37 @@ def categorical_targets(
         target = ops.moveaxis(target, axis, -1)
     return CategoricalTargets(
         ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized, ids_shape,
-        pred_shape,
+        pred_shape, chosen,
     )
 
 
-def sigmoid_targets(ops: Any, y_pred: Any, y_true: Any, label_smoothing: float = 0.0):
+def sigmoid_targets(
+    ops: Any,
+    y_pred: Any,
+    y_true: Any,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+    sample_weight: Any = None,
+) -> tuple[Any, Any, str, str, Entries]:
     """Check and prepare the inputs of a sigmoid-type (element-wise) loss.
 
-    Returns ``(logits, targets, compute dtype, output dtype)``; the targets are smoothed
-    toward 0.5: ``y (1 - ε) + 0.5 ε``.
+    Returns ``(logits, targets, compute dtype, output dtype, entries)``; the targets
+    are smoothed toward 0.5: ``y (1 - ε) + 0.5 ε``. ``where`` and ``sample_weight``
+    apply element-wise; the entries ``where`` masks out are replaced by 0 first.
     """
-    check_same_shape("y_true", static_shape(y_true), "y_pred", static_shape(y_pred))
+    pred_shape = static_shape(y_pred)
+    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     label_smoothing = float(label_smoothing)
     dtype, out_dtype = compute_dtype(ops, y_pred)
+    chosen = entries(ops, where, sample_weight, pred_shape, dtype, "y_pred")
+    if chosen.mask is not None:
+        y_pred, y_true = chosen.hide(y_pred), chosen.hide(y_true)
     logits = as_float(ops, y_pred, dtype)
     targets = as_float(ops, y_true, dtype)
     if label_smoothing:
         targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return logits, targets, dtype, out_dtype
+    return logits, targets, dtype, out_dtype, chosen
 
 
 def sigmoid_log_probs(ops: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any]:

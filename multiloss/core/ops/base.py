@@ -465,8 +465,9 @@ class Ops:
 
     def value_range(
         self, x: Any, exclude: int | None = None, *, accelerators: bool = False
-    ) -> tuple[int, int] | None:
-        """``(min, max)`` of a concrete integer tensor, entries equal to ``exclude`` left out.
+    ) -> tuple[float, float] | None:
+        """``(min, max)`` of a concrete tensor (Python ints for integer tensors), entries
+        equal to ``exclude`` left out.
 
         ``None`` when ``x`` is traced or has no entry left, and, unless ``accelerators``,
         when it lives on an accelerator (reading the two scalars back would make the
@@ -480,7 +481,15 @@ class Ops:
             values = values[values != exclude]
         if values.size == 0:
             return None
-        return int(values.min()), int(values.max())
+        return values.min().item(), values.max().item()
+
+    def global_count(self, count: Any) -> tuple[Any, int | Any]:
+        """``(Σ count over the data-parallel replicas, scale)`` for
+        ``reduction="global_mean"``: the loss is ``scale · local total / Σ count``, so
+        that after the framework's usual reduction of the replicas' gradients they
+        equal one process' ``"mean"`` over the global batch. Outside data parallelism
+        ``(count, 1)``. ``count`` carries no gradient."""
+        return count, 1
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """``size`` float32 draws from U[0, 1) with the framework's own generator.

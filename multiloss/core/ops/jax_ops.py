@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import jax
 import numpy as np
 
 from multiloss.core.ops.base import Ops
+
+_DATA_PARALLEL_AXIS: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "multiloss_data_parallel_axis", default=None
+)
+
+
+@contextlib.contextmanager
+def data_parallel(axis_name: Any) -> Iterator[None]:
+    """Losses called (traced) in this block with ``reduction="global_mean"`` average
+    over every device of the mapped axis ``axis_name`` of ``shard_map``/``pmap``.
+
+    The count of entries is summed over the axis (``lax.psum``) and the loss scaled by
+    the axis size, so that ``lax.pmean`` of the devices' gradients, the usual
+    data-parallel step, gives the gradient of ``"mean"`` over the global batch. Under
+    ``jax.jit`` on globally sharded arrays plain ``"mean"`` is global already.
+    """
+    if axis_name is None or not isinstance(axis_name, (str, tuple)):
+        raise TypeError(
+            f"axis_name must name a mapped axis (a str, or a tuple of them), got "
+            f"axis_name={axis_name!r}"
+        )
+    token = _DATA_PARALLEL_AXIS.set(axis_name)
+    try:
+        yield
+    finally:
+        _DATA_PARALLEL_AXIS.reset(token)
 
 
 class JaxOps(Ops):
@@ -22,13 +51,27 @@ class JaxOps(Ops):
 
     def value_range(
         self, x: Any, exclude: int | None = None, *, accelerators: bool = False
-    ) -> tuple[int, int] | None:
+    ) -> tuple[float, float] | None:
         if isinstance(x, jax.core.Tracer):
             return None
         if isinstance(x, jax.Array) and not accelerators:
             if any(device.platform != "cpu" for device in x.devices()):
                 return None
         return super().value_range(x, exclude, accelerators=accelerators)
+
+    def global_count(self, count: Any) -> tuple[Any, Any]:
+        """Inside :func:`data_parallel`: the count summed over its axis and the axis size."""
+        axis = _DATA_PARALLEL_AXIS.get()
+        if axis is None:
+            return count, 1
+        try:
+            return jax.lax.psum(count, axis), jax.lax.psum(1, axis)
+        except NameError:
+            raise ValueError(
+                f"reduction='global_mean' inside multiloss.jax.data_parallel({axis!r}): no "
+                f"mapped axis named {axis!r} is bound here; call the loss inside "
+                "shard_map/pmap over that axis"
+            ) from None
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """An int seed gives ``jax.random.PRNGKey(seed)``. JAX has no global generator:

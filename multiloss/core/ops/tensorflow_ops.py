@@ -119,13 +119,29 @@ class TensorFlowOps(Ops):
 
     def value_range(
         self, x: Any, exclude: int | None = None, *, accelerators: bool = False
-    ) -> tuple[int, int] | None:
+    ) -> tuple[float, float] | None:
         if isinstance(x, tf.Tensor | tf.Variable):
             if not tf.executing_eagerly() or not hasattr(x, "numpy"):
                 return None
             if not accelerators and "CPU" not in x.device.upper():
                 return None
         return super().value_range(x, exclude, accelerators=accelerators)
+
+    def global_count(self, count: Any) -> tuple[Any, int]:
+        """Inside ``strategy.run`` of a ``tf.distribute`` strategy: the count summed
+        over the replicas; the scale is 1, as optimizers sum the replicas' gradients."""
+        if not tf.distribute.has_strategy():
+            return count, 1
+        if tf.distribute.in_cross_replica_context():
+            raise ValueError(
+                "reduction='global_mean' needs a replica context: call the loss inside "
+                f"strategy.run(...), not in the cross-replica context of "
+                f"{type(tf.distribute.get_strategy()).__name__}.scope()"
+            )
+        context = tf.distribute.get_replica_context()
+        if context.num_replicas_in_sync == 1:
+            return count, 1
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, count), 1
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """An int seed draws statelessly (philox); ``None`` from TF's global generator."""

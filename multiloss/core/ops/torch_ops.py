@@ -545,14 +545,29 @@ class TorchOps(Ops):
 
         Keras' torch backend moves the tensors it creates to its own default device;
         pinned to the input's device, the result (and the work) stays where the user
-        put it.
+        put it. Under ``torch.autocast`` a loss follows torch's policy for losses: its
+        float16/bfloat16 inputs are cast to float32 and it computes (and returns) in
+        float32, as ``F.cross_entropy`` does.
         """
         for arg in args:
             if isinstance(arg, torch.Tensor):
+                if torch.is_autocast_enabled(arg.device.type):
+                    return self._run_autocast(fn, args, kwargs, arg.device.type)
                 if arg.is_cpu and self._keras_on_cpu():  # the common case, no context
                     return fn(self, *args, **kwargs)
                 break
         with self.scope_of(args):
+            return fn(self, *args, **kwargs)
+
+    def _run_autocast(self, fn: Callable[..., Any], args: tuple, kwargs: dict, device: str) -> Any:
+        def full(x: Any) -> Any:
+            if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+                return x.float()
+            return x
+
+        args = tuple(full(a) for a in args)
+        kwargs = {k: full(v) for k, v in kwargs.items()}
+        with torch.autocast(device, enabled=False), self.scope_of(args):
             return fn(self, *args, **kwargs)
 
     @contextlib.contextmanager
@@ -572,7 +587,7 @@ class TorchOps(Ops):
 
     def value_range(
         self, x: Any, exclude: int | None = None, *, accelerators: bool = False
-    ) -> tuple[int, int] | None:
+    ) -> tuple[float, float] | None:
         if not isinstance(x, torch.Tensor):
             return super().value_range(x, exclude, accelerators=accelerators)
         if torch.compiler.is_compiling():
@@ -592,9 +607,20 @@ class TorchOps(Ops):
                 return None
             low = torch.where(keep, x, x.max()).min()
             high = torch.where(keep, x, x.min()).max()
-            return int(low), int(high)
+            return low.item(), high.item()
         low, high = torch.aminmax(x)
-        return int(low), int(high)
+        return low.item(), high.item()
+
+    def global_count(self, count: Any) -> tuple[Any, int | Any]:
+        """With ``torch.distributed`` initialised: the count summed over the ranks
+        (``all_reduce``) and the world size, as ``DistributedDataParallel`` averages
+        the ranks' gradients."""
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()):
+            return count, 1
+        total = count.detach().clone()  # all_reduce works in place
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total, dist.get_world_size()
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         generator = None if seed is None else torch.Generator().manual_seed(seed)
