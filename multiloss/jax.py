@@ -6,6 +6,9 @@ Functions take ``(y_pred, y_true, **params)`` like ``optax.losses`` and trace un
 ``state = obj.init()`` gives a dict of arrays (put the trainable ones, e.g.
 ``state["log_vars"]``, in your parameter pytree) and ``output, state = obj.apply(state,
 *inputs)`` computes without side effects. Works whatever ``KERAS_BACKEND`` is.
+
+``reduction="global_mean"`` inside ``shard_map``/``pmap``: name the data-parallel axis
+with ``with multiloss.jax.data_parallel("batch"): ...`` (see docs/reductions.md).
 """
 
 from __future__ import annotations

@@ -35,6 +35,24 @@ BAD_INPUTS = [
     ("label_smoothing_range", "cross_entropy", LOGITS, IDS, {"label_smoothing": 1.5}, ValueError, ["label_smoothing", "1.5"]),
     ("ignore_index_float", "cross_entropy", LOGITS, IDS, {"ignore_index": 1.5}, TypeError, ["ignore_index", "1.5"]),
     ("ignore_index_probs", "cross_entropy", LOGITS, TARGETS, {"ignore_index": 0}, ValueError, ["ignore_index"]),
+    ("float_ids_not_whole", "cross_entropy", LOGITS, np.array([1.0, 0.5, 4.0, 2.0]), {}, ValueError, ["y_true", "0.5", "whole number"]),
+    ("mse_shape", "mean_squared_error", LOGITS, LOGITS[:, :2], {}, ValueError, ["y_true", "(4, 2)", "(4, 5)"]),
+    ("hinge_shape", "hinge_loss", LOGITS, TARGETS[:3], {}, ValueError, ["y_true", "(3, 5)", "(4, 5)"]),
+    ("kl_shape", "kl_divergence", LOGITS, TARGETS[:, :4], {}, ValueError, ["y_true", "(4, 4)", "(4, 5)"]),
+    ("pairwise_shape", "pairwise_hinge_loss", LOGITS, LOGITS[:2], {}, ValueError, ["neg_score", "(2, 5)", "(4, 5)"]),
+    ("circle_rows", "circle_loss", LOGITS, LOGITS[:3], {}, ValueError, ["sp", "sn", "(4, 5)", "(3, 5)"]),
+    ("batch_circle_rank", "batch_circle_loss", LOGITS[0], IDS, {}, ValueError, ["y_pred", "[B, D]", "(5,)"]),
+    ("poly_epsilon_low", "poly1_cross_entropy", LOGITS, IDS, {"epsilon": -2.0}, ValueError, ["epsilon", "-2"]),
+    ("poly_focal_form", "poly1_focal_loss", LOGITS, TARGETS, {"focal": "tanh"}, ValueError, ["focal", "'tanh'"]),
+    ("normalizer_negative", "sigmoid_focal_loss", LOGITS, TARGETS, {"normalizer": -3.0}, ValueError, ["normalizer", "-3"]),
+    # where= and sample_weight= (every loss with a reduction)
+    ("where_not_broadcast", "cross_entropy", LOGITS, IDS, {"where": np.ones(3, bool)}, ValueError, ["where", "(3,)", "(4,)"]),
+    ("where_too_large", "binary_cross_entropy", LOGITS, TARGETS, {"where": np.ones((2, 4, 5), bool)}, ValueError, ["where", "(2, 4, 5)", "(4, 5)"]),
+    ("where_float", "softmax_focal_loss", LOGITS, IDS, {"where": np.ones(4, np.float32)}, TypeError, ["where", "boolean", "float32", "(4,)"]),
+    ("weight_not_broadcast", "sigmoid_focal_loss", LOGITS, TARGETS, {"sample_weight": np.ones((4, 3), np.float32)}, ValueError, ["sample_weight", "(4, 3)", "(4, 5)"]),
+    ("weight_negative", "cross_entropy", LOGITS, IDS, {"sample_weight": np.array([1.0, -0.5, 1.0, 1.0], np.float32)}, ValueError, ["sample_weight", ">= 0", "-0.5", "(4,)"]),
+    ("weight_bool", "mean_squared_error", LOGITS, LOGITS, {"sample_weight": np.ones(4, bool)}, TypeError, ["sample_weight", "bool", "(4,)"]),
+    ("global_mean_misspelt", "cross_entropy", LOGITS, IDS, {"reduction": "global-mean"}, ValueError, ["reduction", "'global-mean'", "global_mean"]),
 ]
 
 

@@ -177,7 +177,8 @@ if _label_check not in LABEL_CHECK_MODES:
 
 
 def set_label_check(mode: str) -> str:
-    """Choose when eager integer labels are checked to lie in ``[0, num_classes)``.
+    """Choose when eager integer labels are checked to lie in ``[0, num_classes)`` (and
+    ``sample_weight`` to be >= 0).
 
     ``"host"`` (the default): labels on the host (CPU tensors, NumPy) are checked on
     every eager call, with two reductions on the tensor (no copy); labels on an
@@ -192,6 +193,13 @@ def set_label_check(mode: str) -> str:
         raise ValueError(f"mode must be one of {LABEL_CHECK_MODES}, got mode={mode!r}")
     previous, _label_check = _label_check, mode
     return previous
+
+
+def value_check_bounds(ops: Any, x: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of ``x`` when :func:`set_label_check`'s mode checks its values."""
+    if _label_check == "never":
+        return None
+    return ops.value_range(x, accelerators=_label_check == "always")
 
 
 def check_labels_in_range(

@@ -24,7 +24,12 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from multiloss.core.checks import check_reduction, is_integer_dtype, static_shape
+from multiloss.core.checks import (
+    check_reduction,
+    is_integer_dtype,
+    static_shape,
+    value_check_bounds,
+)
 from multiloss.core.common import as_float, safe_divide
 
 
@@ -62,7 +67,7 @@ def _check_sample_weight(ops: Any, weight: Any, shape: tuple, what: str, dtype: 
             f"shape {static_shape(weight)}"
         )
     _check_broadcast("sample_weight", static_shape(weight), shape, what)
-    bounds = ops.value_range(weight)
+    bounds = value_check_bounds(ops, weight)
     if bounds is not None and bounds[0] < 0:
         raise ValueError(
             f"sample_weight must be >= 0, got a weight of {bounds[0]} (sample_weight of "
