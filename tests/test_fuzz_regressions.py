@@ -260,3 +260,26 @@ def test_integral_float_ids_with_a_size_one_class_axis(adapter):
     np.testing.assert_allclose(got, want, rtol=1e-5)
     with pytest.raises(ValueError, match=r"y_true.*whole number: [01]\.5"):
         adapter.call("cross_entropy", logits, (ids + 0.5).astype(np.float32), axis=1)
+
+
+def test_keras_binary_segmentation_numbers_with_float_ids_on_a_size_one_axis(adapter):
+    """keras ``losses_test.py`` ``test_binary_segmentation``: 16 pixels, two of them
+    wrong with p = 0.2 and 0.4, mean ``(−log 0.2 − log 0.4) / 16`` (Keras' numbers), here
+    with the ids as integral floats on a size-1 class axis at ``axis=1``."""
+    y_true = np.array([[0, 1, 1, 0], [1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 1]])
+    y_pred = np.array(
+        [
+            [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.2, 0.8]],
+            [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
+            [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
+            [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.4]],
+        ],
+        np.float32,
+    )
+    expected = np.array([-np.log(0.2), -np.log(0.4)]).sum() / 16.0
+    ids = y_true[:, None, :].astype(np.float32)  # [4, 1, 4]
+    got = adapter.call(
+        "cross_entropy", np.moveaxis(y_pred, 2, 1), ids, axis=1, from_logits=False,
+        reduction="mean",
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
