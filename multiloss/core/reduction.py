@@ -13,7 +13,7 @@ returns ``w·ℓ``) and ``"mean"`` is the weighted mean ``Σ w·ℓ / Σ w``, ``
 over ``w`` broadcast to the unreduced shape, 0 when it is 0. Both combine with a loss'
 own masks and weights (``ignore_index``, ``class_weight``) by multiplication.
 ``"global_mean"`` divides by the count summed over the data-parallel replicas
-(:meth:`~multiloss.core.ops.base.Ops.global_count`).
+(:meth:`~multiloss.core.ops.base.Ops.global_totals`).
 """
 
 from __future__ import annotations
@@ -199,14 +199,14 @@ def reduce(
     check_reduction(reduction)
     if entries is not None and entries.mask is not None:
         mask = entries.combine(mask)
-    if mask is not None:
-        values = ops.where(mask, values, ops.zeros_like(values))
-        if weights is not None:
-            weights = ops.where(mask, weights, ops.zeros_like(weights))
     sample_weight = None if entries is None else entries.weight
     if sample_weight is not None:
         values = values * sample_weight
         weights = sample_weight if weights is None else weights * sample_weight
+    if mask is not None:  # selects: NaN in a masked-out entry or weight stays out
+        values = ops.where(mask, values, ops.zeros_like(values))
+        if weights is not None:
+            weights = ops.where(mask, weights, ops.zeros_like(weights))
 
     if reduction == "none":
         collector = _COUNTED.get()
@@ -226,11 +226,7 @@ def reduce(
             count = ops.sum(ops.ones_like(values))
         total = ops.sum(values)
         if reduction == "global_mean":
-            count, scale = ops.global_count(ops.stop_gradient(count))
-            if isinstance(scale, int):
-                total = total * float(scale) if scale != 1 else total
-            else:
-                total = total * ops.cast(scale, ops.dtype(total))
+            total, count = ops.global_totals(total, ops.stop_gradient(count))
         result = safe_divide(ops, total, count)
     return result if ops.dtype(result) == out_dtype else ops.cast(result, out_dtype)
 

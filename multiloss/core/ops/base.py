@@ -483,13 +483,14 @@ class Ops:
             return None
         return values.min().item(), values.max().item()
 
-    def global_count(self, count: Any) -> tuple[Any, int | Any]:
-        """``(Σ count over the data-parallel replicas, scale)`` for
-        ``reduction="global_mean"``: the loss is ``scale · local total / Σ count``, so
-        that after the framework's usual reduction of the replicas' gradients they
+    def global_totals(self, total: Any, count: Any) -> tuple[Any, Any]:
+        """``(numerator, denominator)`` of ``reduction="global_mean"`` from one replica's
+        sum of losses ``total`` and count of entries ``count`` (no gradient): the
+        denominator is the count over every data-parallel replica, the numerator scaled
+        so that after the framework's usual reduction of the replicas' gradients they
         equal one process' ``"mean"`` over the global batch. Outside data parallelism
-        ``(count, 1)``. ``count`` carries no gradient."""
-        return count, 1
+        ``(total, count)``."""
+        return total, count
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """``size`` float32 draws from U[0, 1) with the framework's own generator.

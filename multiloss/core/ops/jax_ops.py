@@ -39,6 +39,14 @@ def data_parallel(axis_name: Any) -> Iterator[None]:
         _DATA_PARALLEL_AXIS.reset(token)
 
 
+def _varies_over(x: Any, axis: Any) -> bool:
+    """Whether ``shard_map`` tracks ``x`` as varying over the mapped ``axis``."""
+    aval = jax.typeof(x)
+    manual = getattr(aval, "manual_axis_type", None)
+    varying = manual.varying if manual is not None else getattr(aval, "vma", frozenset())
+    return any(name in varying for name in (axis if isinstance(axis, tuple) else (axis,)))
+
+
 class JaxOps(Ops):
     """``keras.ops`` on ``jax.Array``s (traces under ``jit``, ``grad`` and ``vmap``)."""
 
@@ -59,13 +67,21 @@ class JaxOps(Ops):
                 return None
         return super().value_range(x, exclude, accelerators=accelerators)
 
-    def global_count(self, count: Any) -> tuple[Any, Any]:
-        """Inside :func:`data_parallel`: the count summed over its axis and the axis size."""
+    def global_totals(self, total: Any, count: Any) -> tuple[Any, Any]:
+        """Inside :func:`data_parallel`: the count summed over its axis. Where the
+        loss varies over the axis as ``shard_map`` tracks it (its default
+        ``check_vma=True``, under which JAX sums a replicated parameter's gradient over
+        the axis itself) the total is summed too, a differentiable ``psum``: the same
+        global mean on every device. Elsewhere (``pmap``, ``check_vma=False``) the
+        total is scaled by the axis size, for ``lax.pmean`` of the gradients."""
         axis = _DATA_PARALLEL_AXIS.get()
         if axis is None:
-            return count, 1
+            return total, count
         try:
-            return jax.lax.psum(count, axis), jax.lax.psum(1, axis)
+            count = jax.lax.psum(count, axis)
+            if _varies_over(total, axis):
+                return jax.lax.psum(total, axis), count
+            return total * jax.lax.psum(1, axis), count
         except NameError:
             raise ValueError(
                 f"reduction='global_mean' inside multiloss.jax.data_parallel({axis!r}): no "

@@ -127,11 +127,12 @@ class TensorFlowOps(Ops):
                 return None
         return super().value_range(x, exclude, accelerators=accelerators)
 
-    def global_count(self, count: Any) -> tuple[Any, int]:
+    def global_totals(self, total: Any, count: Any) -> tuple[Any, Any]:
         """Inside ``strategy.run`` of a ``tf.distribute`` strategy: the count summed
-        over the replicas; the scale is 1, as optimizers sum the replicas' gradients."""
+        over the replicas; the total as it is, as optimizers sum the replicas'
+        gradients."""
         if not tf.distribute.has_strategy():
-            return count, 1
+            return total, count
         if tf.distribute.in_cross_replica_context():
             raise ValueError(
                 "reduction='global_mean' needs a replica context: call the loss inside "
@@ -140,8 +141,8 @@ class TensorFlowOps(Ops):
             )
         context = tf.distribute.get_replica_context()
         if context.num_replicas_in_sync == 1:
-            return count, 1
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, count), 1
+            return total, count
+        return total, context.all_reduce(tf.distribute.ReduceOp.SUM, count)
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """An int seed draws statelessly (philox); ``None`` from TF's global generator."""

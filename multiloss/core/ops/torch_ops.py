@@ -611,16 +611,16 @@ class TorchOps(Ops):
         low, high = torch.aminmax(x)
         return low.item(), high.item()
 
-    def global_count(self, count: Any) -> tuple[Any, int | Any]:
+    def global_totals(self, total: Any, count: Any) -> tuple[Any, Any]:
         """With ``torch.distributed`` initialised: the count summed over the ranks
-        (``all_reduce``) and the world size, as ``DistributedDataParallel`` averages
-        the ranks' gradients."""
+        (``all_reduce``), the total times the world size, as ``DistributedDataParallel``
+        averages the ranks' gradients."""
         dist = torch.distributed
         if not (dist.is_available() and dist.is_initialized()):
-            return count, 1
-        total = count.detach().clone()  # all_reduce works in place
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total, dist.get_world_size()
+            return total, count
+        count = count.detach().clone()  # all_reduce works in place
+        dist.all_reduce(count, op=dist.ReduceOp.SUM)
+        return total * float(dist.get_world_size()), count
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         generator = None if seed is None else torch.Generator().manual_seed(seed)
