@@ -167,6 +167,15 @@ class _SoftmaxTargetTerms(torch.autograd.Function):
         return grad.scatter_(-1, index, (-k * rest).unsqueeze(-1)), None
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (False for devices autocast
+    does not know, such as ``meta``)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:
+        return False
+
+
 #: ``softplus(x) = x`` past this: ``log1p(e^{−x}) < 2^{−53}·x``, below float64's resolution
 #: too (``F.softplus``' default, 20, is for float32 only).
 _SOFTPLUS_THRESHOLD = 40.0
@@ -551,7 +560,7 @@ class TorchOps(Ops):
         """
         for arg in args:
             if isinstance(arg, torch.Tensor):
-                if torch.is_autocast_enabled(arg.device.type):
+                if _autocast_on(arg.device.type):
                     return self._run_autocast(fn, args, kwargs, arg.device.type)
                 if arg.is_cpu and self._keras_on_cpu():  # the common case, no context
                     return fn(self, *args, **kwargs)
