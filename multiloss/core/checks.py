@@ -12,6 +12,7 @@ import numpy as np
 
 REDUCTIONS = ("none", "mean", "sum", "global_mean")
 _INT = {int}
+_INT_SHAPES: dict[tuple, tuple[int, ...]] = {}  # shapes of plain ints seen, by value
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
@@ -19,8 +20,16 @@ def static_shape(x: Any) -> tuple[int | None, ...]:
     shape = getattr(x, "shape", None)
     if type(shape) is tuple and None not in shape:  # jax, NumPy
         return shape
-    if isinstance(shape, tuple) and set(map(type, shape)) <= _INT:  # torch.Size
-        return tuple(shape)
+    if isinstance(shape, tuple):  # torch.Size: plain ints (not symbolic) once seen
+        try:
+            return _INT_SHAPES[shape]
+        except (KeyError, TypeError):  # new, or symbolic sizes (unhashable)
+            pass
+        if set(map(type, shape)) <= _INT:
+            known = tuple(shape)
+            if len(_INT_SHAPES) < 4096:
+                _INT_SHAPES[known] = known
+            return known
     if shape is None:
         return np.shape(x)
     if getattr(shape, "rank", 0) is None:  # tf.TensorShape of unknown rank

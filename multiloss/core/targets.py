@@ -8,6 +8,7 @@ last); :func:`sigmoid_targets` those of the element-wise sigmoid losses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,41 @@ def _check_whole_numbers(ops: Any, name: str, ids: Any) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """What the static shapes say about a softmax-type call (checked once per shapes)."""
+
+    axis: int  # the class axis, non-negative
+    num_classes: int | None
+    ids_shape: tuple  # y_pred's shape without the class axis
+    true_shape: tuple  # y_true's shape, a size-1 class axis of ids squeezed away
+    ids: bool  # y_true holds class ids (else class probabilities)
+    squeeze: bool  # y_true has a size-1 class axis holding ids
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(pred_shape: tuple, true_shape: tuple, axis: int, ignoring: bool) -> _Layout:
+    check_rank("y_pred", pred_shape, 1)
+    axis = check_axis(axis, len(pred_shape))
+    num_classes = pred_shape[axis]
+    ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
+    # a size-1 class axis holds class ids (integral floats too, as Keras accepts)
+    squeeze = len(true_shape) == len(pred_shape) and true_shape[axis] == 1 and num_classes != 1
+    if squeeze:
+        true_shape = true_shape[:axis] + true_shape[axis + 1 :]
+    ids = len(true_shape) == len(pred_shape) - 1
+    if ids:
+        check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
+    else:
+        check_same_shape("y_true", true_shape, "y_pred", pred_shape)
+        if ignoring:
+            raise ValueError(
+                "ignore_index applies to integer class ids; y_true holds class "
+                f"probabilities of shape {true_shape} (same as y_pred)"
+            )
+    return _Layout(axis, num_classes, ids_shape, true_shape, ids, squeeze)
+
+
 def categorical_targets(
     ops: Any,
     y_pred: Any,
@@ -152,27 +188,25 @@ def categorical_targets(
     size-1 class axis) or class probabilities (``y_pred``'s shape). ``where`` and
     ``sample_weight`` apply per example (``y_pred``'s shape without ``axis``); the
     entries ``where`` masks out are replaced by 0 in both inputs before anything else.
+    The shape checks run once per combination of shapes (cached); the value checks
+    (label range, whole numbers) on every eager call.
     """
     pred_shape = static_shape(y_pred)
-    true_shape = static_shape(y_true)
-    check_rank("y_pred", pred_shape, 1)
-    axis = check_axis(axis, len(pred_shape))
+    if type(axis) is not int:
+        axis = check_int("axis", axis)
     ignore_index = check_int("ignore_index", ignore_index, allow_none=True)
-    num_classes = pred_shape[axis]
-    ids_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
+    layout = _layout(pred_shape, static_shape(y_true), axis, ignore_index is not None)
+    axis, num_classes = layout.axis, layout.num_classes
     dtype, out_dtype = compute_dtype(ops, y_pred)
-    chosen = entries(
-        ops, where, sample_weight, ids_shape, dtype, "y_pred without the class axis"
-    )
-    if chosen.mask is not None:
+    chosen = NO_ENTRIES
+    if where is not None or sample_weight is not None:
+        chosen = entries(
+            ops, where, sample_weight, layout.ids_shape, dtype, "y_pred without the class axis"
+        )
         y_pred, y_true = chosen.hide(y_pred, axis), chosen.hide(y_true, axis)
     y_true = ops.convert_to_tensor(y_true)
-    true_dtype = ops.dtype(y_true)
-    integer = is_integer_dtype(true_dtype)
-    if len(true_shape) == len(pred_shape) and true_shape[axis] == 1 and num_classes != 1:
-        # a size-1 class axis holds class ids (integral floats too, as Keras accepts)
+    if layout.squeeze:
         y_true = ops.squeeze(y_true, axis)
-        true_shape = true_shape[:axis] + true_shape[axis + 1 :]
     logits = as_float(ops, y_pred, dtype)
     if axis != len(pred_shape) - 1:
         logits = ops.moveaxis(logits, axis, -1)
@@ -182,13 +216,14 @@ def categorical_targets(
         scores = ops.log(ops.maximum(probs, TINY))
     normalized = not from_logits
 
-    if len(true_shape) == len(pred_shape) - 1:
-        check_same_shape("y_true", true_shape, "y_pred without the class axis", ids_shape)
+    if layout.ids:
         # Class ids in an index dtype (int32/int64): small or unsigned dtypes are not
         # gather indices everywhere, and -100 (ignore_index) wraps to 156 in uint8.
-        if not integer:
-            _check_whole_numbers(ops, "y_true", y_true)
+        true_dtype = ops.dtype(y_true)
         if true_dtype not in ("int32", "int64"):
+            integer = is_integer_dtype(true_dtype)
+            if not integer:
+                _check_whole_numbers(ops, "y_true", y_true)
             labels = ops.cast(y_true, ops.index_dtype(y_true) if integer else "int32")
         else:
             labels = y_true
@@ -199,21 +234,15 @@ def categorical_targets(
             labels = ops.where(mask, labels, ops.zeros_like(labels))
         return CategoricalTargets(
             ops, scores, num_classes, labels, None, mask, dtype, out_dtype, normalized,
-            true_shape, pred_shape, chosen,
+            layout.true_shape, pred_shape, chosen,
         )
 
-    check_same_shape("y_true", true_shape, "y_pred", pred_shape)
-    if ignore_index is not None:
-        raise ValueError(
-            "ignore_index applies to integer class ids; y_true holds class "
-            f"probabilities of shape {true_shape} (same as y_pred)"
-        )
     target = as_float(ops, y_true, dtype)
     if axis != len(pred_shape) - 1:
         target = ops.moveaxis(target, axis, -1)
     return CategoricalTargets(
-        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized, ids_shape,
-        pred_shape, chosen,
+        ops, scores, num_classes, None, target, None, dtype, out_dtype, normalized,
+        layout.ids_shape, pred_shape, chosen,
     )
 
 

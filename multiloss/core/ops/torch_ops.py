@@ -560,7 +560,7 @@ class TorchOps(Ops):
         """
         for arg in args:
             if isinstance(arg, torch.Tensor):
-                if _autocast_on(arg.device.type):
+                if torch._C._is_any_autocast_enabled() and _autocast_on(arg.device.type):
                     return self._run_autocast(fn, args, kwargs, arg.device.type)
                 if arg.is_cpu and self._keras_on_cpu():  # the common case, no context
                     return fn(self, *args, **kwargs)
