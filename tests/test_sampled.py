@@ -89,8 +89,9 @@ def _sampler(adapter: Adapter, *args, **kwargs):
 
 
 def _p(k, range_max):
+    """P(k) in float64, as log1p (the difference of logs loses digits for large k)."""
     k = np.asarray(k, np.float64)
-    return (np.log(k + 2) - np.log(k + 1)) / np.log(range_max + 1)
+    return np.log1p(1.0 / (k + 1.0)) / np.log1p(float(range_max))
 
 
 def test_sampler_with_replacement_frequencies_and_expected_counts(adapter):
@@ -110,6 +111,68 @@ def test_sampler_with_replacement_frequencies_and_expected_counts(adapter):
     ours_at_tf = _sampler(adapter, tf_candidates.reshape(-1, 1), 1, n, False, range_max, seed=0)[1]
     np.testing.assert_allclose(ours_at_tf[:, 0], tf_out.sampled_expected_count.numpy(), rtol=1e-6)
     np.testing.assert_allclose(sampled_expected, n * _p(candidates, range_max), rtol=1e-5)
+
+
+def _precision_classes(range_max: int) -> np.ndarray:
+    """Every class near the bottom and the top of the range, and random ones between."""
+    rng = np.random.default_rng(range_max)
+    return np.unique(np.concatenate([
+        np.arange(min(range_max, 2000)),
+        np.arange(max(0, range_max - 2000), range_max),
+        rng.integers(0, range_max, size=4000),
+        [range_max - 1],
+    ])).astype(np.int64)
+
+
+def _max_relative_error(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want) / want))
+
+
+@pytest.mark.parametrize("range_max", [1000, 10**7])
+def test_sampler_expected_counts_to_float32_precision(adapter, range_max):
+    """Issue 9: S * P(k) within 1e-6 (relative) of float64 for every class up to 10**7,
+    and of TensorFlow's counts (a difference of float32 logs was off by 4.5e-4 at
+    range_max=1000 and by a factor of 19, or 0, at 10**7)."""
+    import tensorflow as tf
+
+    num_sampled = 64
+    classes = _precision_classes(range_max)
+    true_classes = classes.reshape(-1, 1)
+    candidates, true_expected, sampled_expected = _sampler(
+        adapter, true_classes, 1, num_sampled, False, range_max, seed=5
+    )
+    assert true_expected.dtype == np.float32 and sampled_expected.dtype == np.float32
+    assert _max_relative_error(true_expected[:, 0], num_sampled * _p(classes, range_max)) <= 1e-6
+    assert _max_relative_error(sampled_expected, num_sampled * _p(candidates, range_max)) <= 1e-6
+    tf_out = tf.random.log_uniform_candidate_sampler(
+        true_classes, 1, num_sampled, False, range_max, seed=1
+    )
+    assert _max_relative_error(true_expected, tf_out.true_expected_count.numpy()) <= 1e-6
+    tf_candidates = tf_out.sampled_candidates.numpy()
+    ours_at_tf = _sampler(adapter, tf_candidates.reshape(-1, 1), 1, num_sampled, False, range_max)[1]
+    assert _max_relative_error(ours_at_tf[:, 0], tf_out.sampled_expected_count.numpy()) <= 1e-6
+
+
+def test_sampler_unique_expected_counts_to_float32_precision(adapter):
+    """unique=True: -expm1(T * log1p(-P(k))) within 1e-6 of float64 for every class up to
+    10**7, with T (the number of tries, one for the whole call) read back from the
+    count of class 0 (S * P(k), TensorFlow's shortcut, when T = S)."""
+    range_max, num_sampled = 10**7, 64
+    classes = _precision_classes(range_max)
+    candidates, true_expected, sampled_expected = _sampler(
+        adapter, classes.reshape(-1, 1), 1, num_sampled, True, range_max, seed=4
+    )
+    p, p_sampled = _p(classes, range_max), _p(candidates, range_max)
+    tries = np.log1p(-np.float64(true_expected[0, 0])) / np.log1p(-p[0])
+    if np.isclose(true_expected[0, 0], num_sampled * p[0], rtol=1e-5):
+        want, want_sampled = num_sampled * p, num_sampled * p_sampled
+    else:
+        assert abs(tries - np.round(tries)) < 1e-3 and tries > num_sampled, tries
+        tries = np.round(tries)
+        want, want_sampled = -np.expm1(tries * np.log1p(-p)), -np.expm1(tries * np.log1p(-p_sampled))
+    assert _max_relative_error(true_expected[:, 0], want) <= 1e-6
+    assert _max_relative_error(sampled_expected, want_sampled) <= 1e-6
 
 
 def test_sampler_unique_gives_distinct_candidates(adapter):
