@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from loss_cases import ADAPTERS_ONCE
 
 C, D, B, S = 20, 4, 5, 6
 WRT = (0, 1, 3)  # weights, biases, inputs
@@ -105,6 +106,7 @@ def _assert_close(value, grads, want, want_grads, rtol=1e-5, atol=1e-6):
 
 @pytest.mark.parametrize("num_true", [1, 2])
 @pytest.mark.parametrize("remove_accidental_hits", [True, False])
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_zero_smoothing_is_tensorflows_loss(adapter, remove_accidental_hits, num_true):
     weights, biases, labels, inputs, sampled_values = _problem(num_true)
     params = dict(num_true=num_true, remove_accidental_hits=remove_accidental_hits)
@@ -125,6 +127,7 @@ def test_zero_smoothing_is_tensorflows_loss(adapter, remove_accidental_hits, num
 @pytest.mark.parametrize("eps", [0.1, 0.5, 1.0])
 @pytest.mark.parametrize("num_true", [1, 2])
 @pytest.mark.parametrize("remove_accidental_hits", [True, False])
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_smoothing_equals_the_formula(adapter, remove_accidental_hits, num_true, eps):
     weights, biases, labels, inputs, sampled_values = _problem(num_true, seed=1)
     value, grads = _ours(adapter, weights, biases, labels, inputs, sampled_values,
@@ -140,6 +143,7 @@ def test_smoothing_equals_the_formula(adapter, remove_accidental_hits, num_true,
     assert np.max(np.abs(want - unsmoothed)) > 1e-2
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_removed_hits_are_not_in_the_uniform_share(adapter):
     """Rows 0 and 2 lose one candidate each: u is 1/(T + S - 1) there, 1/(T + S)
     elsewhere; dividing by T + S everywhere gives other numbers."""
@@ -160,6 +164,7 @@ def test_removed_hits_are_not_in_the_uniform_share(adapter):
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.2, 1.0])
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_a_row_of_only_accidental_hits(adapter, eps):
     """Every candidate (one listed twice) is a true class of row 0: it keeps only its
     true class, u = t there, the loss is 0 and nothing is NaN."""
@@ -179,6 +184,7 @@ def test_a_row_of_only_accidental_hits(adapter, eps):
     assert value[0] == 0.0  # only_hits: row 0 is its true class alone
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_one_positive_to_199_negatives_stays_finite(adapter):
     """Seed 004's shape: 1 true class, 199 sampled, large logits, several hits; the
     smoothed loss and its gradients are finite and equal the formula."""
@@ -197,6 +203,7 @@ def test_one_positive_to_199_negatives_stays_finite(adapter):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_half_precision_is_computed_in_float32(adapter, dtype):
     """The -1e30 mask of removed hits would be -inf in half precision: inputs in half
     precision are computed in float32, finite, and close to the float32 result."""
@@ -216,6 +223,7 @@ def test_half_precision_is_computed_in_float32(adapter, dtype):
     [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
      (float("inf"), ValueError), ("0.1", TypeError), (True, TypeError), (None, TypeError)],
 )
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_bad_label_smoothing_is_refused(adapter, label_smoothing, error):
     weights, biases, labels, inputs, sampled_values = _problem(1)
     fn = adapter.fn("sampled_softmax_loss")
@@ -224,6 +232,7 @@ def test_bad_label_smoothing_is_refused(adapter, label_smoothing, error):
         fn(*tensors, S, C, sampled_values=sampled_values, label_smoothing=label_smoothing)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_a_tensor_label_smoothing_is_refused(adapter):
     """A static hyper-parameter, as cross_entropy's: a tensor is a TypeError."""
     weights, biases, labels, inputs, sampled_values = _problem(1)
@@ -234,6 +243,7 @@ def test_a_tensor_label_smoothing_is_refused(adapter):
            label_smoothing=adapter.tensor(np.float32(0.1)))
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_numpy_scalar_label_smoothing(adapter):
     weights, biases, labels, inputs, sampled_values = _problem(1)
     a = adapter.call("sampled_softmax_loss", weights, biases, labels, inputs, S, C,

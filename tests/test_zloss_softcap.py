@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_cases import ADAPTERS_ONCE
 
 N, C = 7, 5
 CLASS_WEIGHT = [0.2, 1.0, 3.0, 0.5, 1.5]
@@ -92,6 +93,7 @@ def _case_id(params):
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("params", CASES, ids=_case_id)
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_values_and_gradients_match_numpy(adapter, rng, params, reduction):
     logits, labels = _data(rng)
     want, want_grad = reference(logits, labels, reduction=reduction, **params)
@@ -100,6 +102,7 @@ def test_values_and_gradients_match_numpy(adapter, rng, params, reduction):
     np.testing.assert_allclose(grad, want_grad, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_ignored_examples_give_exactly_zero(adapter, rng):
     logits, labels = _data(rng)  # labels[:2] == 2
     params = dict(z_loss=0.5, logit_softcap=3.0, ignore_index=2)
@@ -109,6 +112,7 @@ def test_ignored_examples_give_exactly_zero(adapter, rng):
     assert np.all(grad[ignored] == 0.0)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_all_ignored_mean_is_zero_with_zero_gradient(adapter, rng):
     logits, _ = _data(rng)
     labels = np.full(N, -100)
@@ -120,6 +124,7 @@ def test_all_ignored_mean_is_zero_with_zero_gradient(adapter, rng):
     np.testing.assert_array_equal(grad, np.zeros_like(logits))
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_probability_targets(adapter, rng):
     logits = rng.normal(scale=3.0, size=(6, 4)).astype(np.float32)
     target = rng.dirichlet(np.ones(4), size=6).astype(np.float32)
@@ -138,6 +143,7 @@ def test_probability_targets(adapter, rng):
     np.testing.assert_allclose(grad, d_s * (1 - (s / 2.0) ** 2), rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_class_axis(adapter, rng):
     logits = rng.normal(scale=3.0, size=(3, 4, 5)).astype(np.float32)  # classes on axis 1
     labels = rng.integers(0, 4, size=(3, 5))
@@ -153,6 +159,7 @@ def test_class_axis(adapter, rng):
     [dict(), dict(class_weight=CLASS_WEIGHT, ignore_index=2), dict(label_smoothing=0.3, ignore_index=2)],
     ids=lambda p: ",".join(p) or "plain",
 )
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_softcap_matches_torch_on_capped_logits(adapter, rng, params, reduction):
     cap = 2.5
     logits, labels = _data(rng)
@@ -173,6 +180,7 @@ def test_softcap_matches_torch_on_capped_logits(adapter, rng, params, reduction)
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("params", [dict(z_loss=1e-4), dict(z_loss=1e-4, logit_softcap=30.0)], ids=_case_id)
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_huge_logits_are_finite(adapter, params, dtype):
     logits = np.array([[1e4, -1e4, 0.0, 5.0], [-1e4, -1e4, -1e4, -1e4], [1e4, 1e4, -3.0, 1e-3]], np.float32)
     labels = np.array([1, 2, 0])
@@ -186,6 +194,7 @@ def test_huge_logits_are_finite(adapter, params, dtype):
         np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_softcap_gradient_at_zero_logits(adapter):
     """The cap's derivative is 1 at 0 (no kink from the sign handling)."""
     logits = np.zeros((2, 3), np.float32)
@@ -265,6 +274,7 @@ BAD = [
 @pytest.mark.parametrize(
     "params, exception, fragments", [pytest.param(*case[1:], id=case[0]) for case in BAD]
 )
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_bad_values_name_the_parameter(adapter, params, exception, fragments):
     import re
 
@@ -274,6 +284,7 @@ def test_bad_values_name_the_parameter(adapter, params, exception, fragments):
         adapter.call("cross_entropy", probs, np.array([0, 2]), reduction="none", **params)
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_tensor_z_loss_is_refused(adapter):
     logits = np.zeros((2, 3), np.float32)
     with pytest.raises(TypeError, match="z_loss"):
@@ -282,6 +293,7 @@ def test_tensor_z_loss_is_refused(adapter):
         adapter.call("cross_entropy", logits, np.array([0, 2]), logit_softcap=adapter.tensor(np.float32(3.0)))
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_zero_z_loss_is_allowed_with_probabilities(adapter):
     probs = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], np.float32)
     value = adapter.call("cross_entropy", probs, np.array([2, 0]), from_logits=False, z_loss=0, reduction="none")
@@ -296,6 +308,7 @@ def test_zero_z_loss_is_allowed_with_probabilities(adapter):
     ids=lambda p: ",".join(p) or "plain",
 )
 @pytest.mark.parametrize("off", [dict(z_loss=0, logit_softcap=None), dict(z_loss=np.float64(0.0))], ids=["int0", "np0"])
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 def test_disabled_terms_are_bit_identical_to_the_default(adapter, rng, params, reduction, off):
     logits, labels = _data(rng)
     base, (base_grad,) = adapter.value_and_grad("cross_entropy", logits, labels, reduction=reduction, **params)
