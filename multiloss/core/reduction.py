@@ -191,8 +191,8 @@ def reduce(
 
     ``mask`` marks the entries the loss itself counts (``ignore_index``, anchors with
     a positive); ``weights`` are the per-entry weights ``"mean"`` divides by where the
-    loss has its own (cross entropy's ``class_weight``, as ``torch``), already 0 where
-    ``mask`` is False. ``entries`` brings ``where`` and ``sample_weight``: masked-out
+    loss has its own (cross entropy's ``class_weight``, as ``torch``; 0 where ``mask``
+    is False, set here). ``entries`` brings ``where`` and ``sample_weight``: masked-out
     entries give 0 (``where`` selects, so no NaN passes), the weights multiply both the
     values and the denominator. An empty denominator gives 0 with a zero gradient.
     """
