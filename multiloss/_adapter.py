@@ -136,8 +136,10 @@ class Namespace:
         extras: dict[str, Any] | None = None,
         defaults: dict[str, Any] | None = None,
         stateful_factory: StatefulFactory | None = None,
+        class_when: Callable[[LossSpec], bool] | None = None,
     ):
         self.module = module
+        self.class_when = class_when
         self.call = call
         self.keras_order = keras_order
         self.class_factory = class_factory
@@ -145,6 +147,11 @@ class Namespace:
         self.defaults = defaults or {}
         self.stateful_factory = stateful_factory
         self._cache: dict[tuple[str, Callable], Any] = {}
+
+    def _has_class(self, spec: LossSpec) -> bool:
+        return bool(spec.class_name) and self.class_factory is not None and (
+            self.class_when is None or self.class_when(spec)
+        )
 
     def _order(self, spec: LossSpec) -> tuple[str, ...]:
         return spec.keras_order if self.keras_order else spec.arguments
@@ -160,7 +167,7 @@ class Namespace:
 
     def loss_class(self, class_name: str) -> type:
         for spec in core.registry().values():
-            if spec.class_name == class_name and self.class_factory is not None:
+            if spec.class_name == class_name and self._has_class(spec):
                 key = (class_name, spec.fn)
                 if key not in self._cache:
                     cls = self.class_factory(spec, self.function(spec.name))
@@ -183,7 +190,7 @@ class Namespace:
         """Create every function and class now (Keras needs its classes registered)."""
         for spec in core.registry().values():
             self.function(spec.name)
-            if spec.class_name and self.class_factory is not None:
+            if self._has_class(spec):
                 self.loss_class(spec.class_name)
         if self.stateful_factory is not None:
             for class_name in core.stateful_registry():
@@ -192,8 +199,7 @@ class Namespace:
     def names(self) -> list[str]:
         specs = core.registry().values()
         names = [spec.name for spec in specs]
-        if self.class_factory is not None:
-            names += [spec.class_name for spec in specs if spec.class_name]
+        names += [spec.class_name for spec in specs if self._has_class(spec)]
         if self.stateful_factory is not None:
             names += list(core.stateful_registry())
         return sorted(names) + sorted(self.extras)

@@ -197,6 +197,9 @@ _namespace = Namespace(
     class_factory=_make_loss_class,
     defaults={"reduction": "none"},
     stateful_factory=_make_stateful_layer,
+    # keras.losses.Loss is called with (y_true, y_pred): losses of other arities
+    # (linear_cross_entropy's hidden, weight, labels) are Keras functions only
+    class_when=lambda spec: len(spec.tensors) == 2,
 )
 __getattr__ = _namespace.getattr
 _namespace.build_all()

@@ -136,7 +136,8 @@ def non_default_params(spec: core.LossSpec) -> dict:
 
 
 CLASS_SPECS = sorted(
-    (spec for spec in core.registry().values() if spec.class_name), key=lambda s: s.name
+    (spec for spec in core.registry().values() if spec.class_name and len(spec.tensors) == 2),
+    key=lambda s: s.name,
 )
 
 

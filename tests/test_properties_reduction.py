@@ -112,6 +112,11 @@ def draw_inputs(data, loss: str):
         embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
         labels = np.repeat(rng.permutation(rows), 2)  # every anchor has a positive
         return (embeddings.astype(np.float32), labels), params, (0,)
+    if loss == "linear_cross_entropy":
+        params["chunk_size"] = draw(st.sampled_from([2, 8]), "chunk_size")
+        hidden = (rng.normal(size=(rows, 3)) * scale).astype(np.float32)
+        weight = rng.normal(size=(classes, 3)).astype(np.float32)
+        return (hidden, weight, ids), params, (0, 1)
     raise AssertionError(f"no random inputs for {loss}: add them here")
 
 

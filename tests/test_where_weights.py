@@ -302,6 +302,9 @@ def test_masked_out_nan_and_inf_never_reach_value_or_gradient(adapter, case):
             assert_close(value, clean_value, what, rtol=1e-6, atol=0)
             for i, grad, clean in zip(case.grad_args, grads, clean_grads, strict=True):
                 assert np.all(np.isfinite(grad)), f"gradient of argument {i}: {what}"
+                if grad.shape[: keep.ndim] != keep.shape:  # not per entry (a [V, D] weight)
+                    assert_close(grad, clean, f"gradient of argument {i}: {what}", rtol=1e-6, atol=0)
+                    continue
                 hidden = _hidden(keep, grad.shape)
                 np.testing.assert_array_equal(grad[hidden], 0.0, f"gradient of argument {i}: {what}")
                 assert_close(grad, clean, f"gradient of argument {i}: {what}", rtol=1e-6, atol=0)
@@ -476,6 +479,8 @@ def test_torch_module_forward_takes_where_and_sample_weight(case):
 @pytest.mark.parametrize("adapter_name", ["torch", "keras"])
 @pytest.mark.parametrize("spec", CLASS_SPECS, ids=lambda s: s.class_name)
 def test_constructors_refuse_per_call_parameters(spec, adapter_name, name):
+    if adapter_name == "keras" and len(spec.tensors) != 2:
+        pytest.skip(f"{spec.name} takes {len(spec.tensors)} tensors: no keras.losses.Loss form")
     cls = getattr(__import__(f"multiloss.{adapter_name}", fromlist=["_"]), spec.class_name)
     with pytest.raises(TypeError, match=r"per call|pass to each call") as info:
         cls(**{name: np.ones(3, bool if name == "where" else np.float32)})
@@ -595,6 +600,8 @@ def test_keras_sample_weight_equals_keras_reduction_of_the_unreduced_values(case
     import multiloss.keras as mk
 
     spec = core.get_spec(case.loss)
+    if len(spec.tensors) != 2:
+        pytest.skip(f"{case.loss} takes {len(spec.tensors)} tensors: no keras.losses.Loss form")
     keras_args = [case.arrays[spec.arguments.index(n)] for n in spec.keras_order]
     v = _np(getattr(mk, case.loss)(*keras_args, reduction="none", **case.params))
     rng = _seed(case.id, "keras")

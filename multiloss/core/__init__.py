@@ -11,6 +11,7 @@ from multiloss.core import (  # noqa: F401
     divergence,
     focal,
     hinge,
+    linear,
     multitask,
     poly,
     regression,

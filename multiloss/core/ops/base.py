@@ -221,6 +221,7 @@ class Ops:
     sum = KerasFunction("numpy")
     take = KerasFunction("numpy")
     take_along_axis = KerasFunction("numpy")
+    tanh = KerasFunction("numpy")
     tile = KerasFunction("numpy")
     transpose = KerasFunction("numpy")
     triu = KerasFunction("numpy")
@@ -442,6 +443,55 @@ class Ops:
     def lerp(self, a: Any, b: Any, w: Any) -> Any:
         """``(1 − w)·a + w·b``: exactly ``a`` at ``w = 0`` and ``b`` at ``w = 1``."""
         return (1.0 - w) * a + w * b
+
+    # --- gradients written out (not keras.ops) ----------------------------------------
+    def custom_vjp(
+        self,
+        forward: Callable[..., tuple[Any, tuple]],
+        backward: Callable[[tuple, Any], tuple],
+    ) -> Callable[..., Any]:
+        """A function of tensors whose gradient is ``backward``, not autodiff of ``forward``.
+
+        ``forward(*tensors) -> (output, residuals)``: the output (one tensor) and a tuple
+        of tensors the backward pass needs; nothing else of the forward pass is kept for
+        the gradient (what ``forward`` computes on the way is freed as it goes).
+        ``backward(residuals, grad_output) -> grads``: one per input tensor, ``None``
+        where it gets no gradient (integer class ids, constants). Both are written with
+        ``ops`` calls only and called once per call of the returned function; anything
+        static (sizes, flags, hyper-parameters) is closed over, never passed as a
+        tensor, and ``None`` inputs are left out of ``tensors`` by the caller. The
+        gradient is first order only (the backward pass is not differentiated again).
+
+        ``torch.autograd.Function`` (TorchOps), ``jax.custom_vjp`` (JaxOps: traces
+        under ``jit``, ``grad`` and ``vmap``), ``tf.custom_gradient`` (TensorFlowOps:
+        eager, ``tf.function``, ``jit_compile=True``).
+        """
+        raise NotImplementedError(f"{type(self).__name__}.custom_vjp")
+
+    def after(self, x: Any, *deps: Any) -> Any:
+        """``x``'s value, for use only once ``deps`` are computed: a compiler may neither
+        compute what uses the result before ``deps`` (so a loop written out step by
+        step runs one step at a time, instead of holding every step's temporaries at
+        once) nor merge it with an equal value computed elsewhere (so what a backward
+        pass recomputes is recomputed, not kept from the forward pass).
+
+        A data dependency: ``x + 0·d``, ``d`` the first entry of each of ``deps`` (0
+        where that is not finite, so ``x`` keeps its value exactly). Compilers keep it
+        (``x·0`` is not ``0`` under IEEE rules); XLA's optimization barrier is not
+        enough, as XLA:CPU schedules past it. The frameworks return ``x`` itself where
+        they run eagerly, in program order.
+        """
+        zero = None
+        for dep in deps:
+            if 0 in tuple(dep.shape):  # nothing to depend on
+                continue
+            first = self.slice(self.reshape(dep, (-1,)), [0], [1])
+            first = self.where(self.isfinite(first), first, self.zeros_like(first))
+            zero = first if zero is None else zero + self.cast(first, self.dtype(zero))
+        if zero is None:
+            return x
+        zero = self.cast(self.sum(zero) * 0.0, self.dtype(x))
+        return x + zero
 
     # --- framework services (not keras.ops) -----------------------------------------
     def run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -88,6 +88,36 @@ class JaxOps(Ops):
                 f"mapped axis named {axis!r} is bound here; call the loss inside "
                 "shard_map/pmap over that axis"
             ) from None
+
+    def custom_vjp(
+        self,
+        forward: Callable[..., tuple[Any, tuple]],
+        backward: Callable[[tuple, Any], tuple],
+    ) -> Callable[..., Any]:
+        """``jax.custom_vjp``: the residuals are those ``forward`` returns; a ``None``
+        gradient is a zero cotangent (integer inputs get JAX's ``float0``). Traces under
+        ``jit``, ``grad`` and ``vmap`` (static values are closed over by the caller)."""
+
+        @jax.custom_vjp
+        def function(*tensors: Any) -> Any:
+            return forward(*tensors)[0]
+
+        def function_fwd(*tensors: Any) -> tuple[Any, tuple]:
+            output, residuals = forward(*tensors)
+            return output, tuple(residuals)
+
+        def function_bwd(residuals: tuple, grad: Any) -> tuple:
+            return tuple(backward(residuals, grad))
+
+        function.defvjp(function_fwd, function_bwd)
+        return function
+
+    def after(self, x: Any, *deps: Any) -> Any:
+        """Traced (``jit``, ``grad``, ``vmap``): the base class' data dependency; eagerly
+        ``x`` itself."""
+        if not any(isinstance(t, jax.core.Tracer) for t in (x, *deps)):
+            return x
+        return super().after(x, *deps)
 
     def seeded_uniform(self, size: int, seed: int | None) -> Any:
         """An int seed gives ``jax.random.PRNGKey(seed)``. JAX has no global generator:

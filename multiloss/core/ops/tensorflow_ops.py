@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,41 @@ class TensorFlowOps(Ops):
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             return self.reduce_examples(loss, reduction)
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
+
+    def custom_vjp(
+        self,
+        forward: Callable[..., tuple[Any, tuple]],
+        backward: Callable[[tuple, Any], tuple],
+    ) -> Callable[..., Any]:
+        """``tf.custom_gradient`` (eager, ``tf.function``, ``jit_compile=True``). The
+        inputs are read into tensors first (a ``tf.Variable`` gets its gradient through
+        the read); the backward pass runs under TensorFlow's dtype rules as the forward
+        pass did (the tape calls it outside :meth:`run`'s scope)."""
+
+        def function(*tensors: Any) -> Any:
+            tensors = tuple(tf.convert_to_tensor(t) for t in tensors)
+
+            @tf.custom_gradient
+            def node(*inputs: Any) -> Any:
+                output, residuals = forward(*inputs)
+
+                def grad(upstream: Any) -> list:
+                    with self.scope_of(()):
+                        return list(backward(tuple(residuals), upstream))
+
+                return output, grad
+
+            return node(*tensors)
+
+        return function
+
+    def after(self, x: Any, *deps: Any) -> Any:
+        """In a graph (``tf.function``, XLA): the base class' data dependency (the graph
+        executor runs ready ops in parallel, XLA schedules as it likes); eagerly ``x``
+        itself."""
+        if tf.executing_eagerly():
+            return x
+        return super().after(x, *deps)
 
     def scope_of(self, tensors: tuple) -> contextlib.AbstractContextManager:
         return tensorflow_dtype_rules() if self._switch_rules else contextlib.nullcontext()

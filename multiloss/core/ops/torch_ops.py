@@ -299,6 +299,25 @@ class _Lerp(torch.autograd.Function):
         return to_start, to_end if to_end_needed else None, to_weight
 
 
+class _CustomVjp(torch.autograd.Function):
+    """The node of :meth:`TorchOps.custom_vjp`: ``forward(*tensors) -> (output,
+    residuals)`` runs without autograd, only ``residuals`` are saved, ``backward(residuals,
+    grad) -> grads`` gives the inputs' gradients (first order only)."""
+
+    @staticmethod
+    def forward(ctx: Any, forward: Any, backward: Any, *tensors: Any) -> Any:
+        output, residuals = forward(*tensors)
+        ctx.backward_fn = backward
+        ctx.save_for_backward(*residuals)
+        return output
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Any) -> tuple:
+        grads = ctx.backward_fn(tuple(ctx.saved_tensors), grad)
+        return (None, None, *grads)
+
+
 def _one_node(*tensors: Any) -> bool:
     """Whether an eager op on ``tensors`` (float, one dtype and shape) runs as one
     autograd node with its gradient written out: enough elements that passes over
@@ -381,6 +400,14 @@ class TorchOps(Ops):
         if _is_float(x1) and _is_scalar(x2):
             return torch.pow(x1, x2)
         return self.keras_functions["power"](x1, x2)
+
+    def matmul(self, x1: Any, x2: Any) -> Any:
+        """``torch.matmul`` of float tensors of one dtype (Keras' torch ``matmul`` takes
+        its result dtype from Keras' promotion table, which folds float64 to float32
+        under a jax or torch global backend)."""
+        if _is_float(x1) and _is_float(x2) and x1.dtype == x2.dtype:
+            return torch.matmul(x1, x2)
+        return self.keras_functions["matmul"](x1, x2)
 
     def where(self, condition: Any, x1: Any = None, x2: Any = None) -> Any:
         if (
@@ -530,6 +557,36 @@ class TorchOps(Ops):
                 return _Lerp.apply(a, b, w)
             return torch.lerp(a, b, w)
         return super().lerp(a, b, w)
+
+    def after(self, x: Any, *deps: Any) -> Any:
+        """Under ``torch.compile``: the base class' data dependency (without it the
+        partitioner computes what a backward pass recomputes in the forward graph and
+        saves it); eagerly ``x`` itself."""
+        if not torch.compiler.is_compiling():
+            return x
+        return super().after(x, *deps)
+
+    def custom_vjp(
+        self,
+        forward: Callable[..., tuple[Any, tuple]],
+        backward: Callable[[tuple, Any], tuple],
+    ) -> Callable[..., Any]:
+        """A ``torch.autograd.Function`` node (:class:`_CustomVjp`): ``forward`` runs
+        without autograd and only the residuals are saved; the backward pass runs with
+        Keras' device pinned to the residuals' (autograd may call it from another
+        thread). ``torch.compile`` traces both (``fullgraph=True`` too). First order
+        only; ``torch.func`` transforms are not supported."""
+
+        def scoped_backward(residuals: tuple, grad: Any) -> tuple:
+            if torch.compiler.is_compiling():  # traced: no device state to pin
+                return backward(residuals, grad)
+            with self.scope_of(residuals):
+                return backward(residuals, grad)
+
+        def function(*tensors: Any) -> Any:
+            return _CustomVjp.apply(forward, scoped_backward, *tensors)
+
+        return function
 
     # --- framework services -------------------------------------------------------
     def _keras_on_cpu(self) -> bool:
