@@ -18,6 +18,10 @@ import torch
 from multiloss import core, frameworks
 from multiloss.core.linear import default_chunk_size
 
+# torch, jax and tensorflow side by side: once, in the cross_framework session (the
+# Keras adapter runs on the same ops classes as those three)
+pytestmark = pytest.mark.cross_framework
+
 N, D, V = 7, 5, 37
 REDUCTIONS = ("none", "sum", "mean")
 
