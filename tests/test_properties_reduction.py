@@ -23,7 +23,7 @@ pytestmark = pytest.mark.cross_framework
 
 FRAMEWORKS = ("torch", "jax", "tensorflow")
 BOUNDED = settings(
-    max_examples=25, deadline=None, derandomize=True,
+    max_examples=12, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 FEW = settings(BOUNDED, max_examples=6)

@@ -37,6 +37,13 @@ CASES = [
 PER_ENTRY_CASES = [p for p in CASES if p.values[0].loss != "batch_circle_loss"]
 REDUCTIONS = ("none", "sum", "mean")
 
+#: The generic formula tests, heavy per loss: all four adapters once, in the
+#: cross_framework session (the Keras functions run on the same ops classes).
+ADAPTERS_CROSS = [
+    pytest.param(name, id=name, marks=pytest.mark.cross_framework)
+    for name in ("keras", "torch", "jax", "tensorflow")
+]
+
 
 def reduced_losses() -> list[str]:
     return sorted(name for name, spec in core.registry().items() if spec.has_reduction)
@@ -149,7 +156,7 @@ def _shape(kind, v_shape):
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize("adapter", ADAPTERS_CROSS, indirect=True)
 def test_reductions_equal_the_numpy_formulas(adapter, case, scenario):
     v = unreduced(adapter, case)
     assert np.all(np.isfinite(v))
@@ -182,7 +189,7 @@ def test_reductions_equal_the_numpy_formulas(adapter, case, scenario):
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize("adapter", ADAPTERS_CROSS, indirect=True)
 def test_nothing_counted_gives_zero_with_zero_gradient(adapter, case):
     """All-false ``where`` (full shape and a scalar), all-zero ``sample_weight``, and
     weights that are 0 exactly on the kept entries: every reduction is 0 (never NaN),
@@ -278,7 +285,7 @@ def _hidden(keep: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", PER_ENTRY_CASES)
-@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize("adapter", ADAPTERS_CROSS, indirect=True)
 def test_masked_out_nan_and_inf_never_reach_value_or_gradient(adapter, case):
     v = unreduced(adapter, case)
     keep = _mask(_seed(case.id, "nan"), v.shape)
@@ -372,7 +379,7 @@ def _optax_references():
     "loss, optax_name, labels_kind, params, optax_params", _optax_references(),
     ids=[f"{r[0]}-{r[1]}" for r in _optax_references()],
 )
-@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
+@pytest.mark.parametrize("adapter", ADAPTERS_CROSS, indirect=True)
 def test_where_equals_optax(adapter, loss, optax_name, labels_kind, params, optax_params):
     """optax' ``where`` (over the logits: ``where[:, None]`` masks whole rows) where the
     installed optax has it; NumPy masking of optax' values otherwise. ``"mean"`` is the
