@@ -22,8 +22,11 @@ def data_parallel(axis_name: Any) -> Iterator[None]:
     """Losses called (traced) in this block with ``reduction="global_mean"`` average
     over every device of the mapped axis ``axis_name`` of ``shard_map``/``pmap``.
 
-    The count of entries is summed over the axis (``lax.psum``) and the loss scaled by
-    the axis size, so that ``lax.pmean`` of the devices' gradients, the usual
+    The count of entries is summed over the axis (``lax.psum``). Under ``shard_map``'s
+    default ``check_vma=True`` the loss is the global mean on every device (a
+    differentiable ``psum`` of the sums; JAX then sums a replicated parameter's
+    gradient over the axis itself); under ``pmap`` or ``check_vma=False`` it is scaled
+    by the axis size, so that ``lax.pmean`` of the devices' gradients, the usual
     data-parallel step, gives the gradient of ``"mean"`` over the global batch. Under
     ``jax.jit`` on globally sharded arrays plain ``"mean"`` is global already.
     """
