@@ -83,6 +83,19 @@ def check_same_shape(name_a: str, shape_a: tuple, name_b: str, shape_b: tuple) -
         )
 
 
+def check_broadcastable(name: str, shape: tuple, target: tuple, target_name: str) -> None:
+    """``shape`` must broadcast to ``target`` without enlarging it (NumPy rules)."""
+    ok = len(shape) <= len(target) and all(
+        n in (1, None) or t is None or n == t
+        for n, t in zip(shape[::-1], target[::-1], strict=False)
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must broadcast to {target_name} of shape {target}, got {name} of "
+            f"shape {shape}"
+        )
+
+
 def is_python_scalar(value: Any) -> bool:
     if type(value) is float or type(value) is int:  # the common case, no ABC check
         return True

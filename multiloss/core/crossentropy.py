@@ -37,20 +37,6 @@ def _check_logit_terms(z_loss: Any, logit_softcap: Any, from_logits: Any) -> flo
     return z_loss
 
 
-def _softcap(ops: Any, x: Any, cap: float) -> Any:
-    """``cap·tanh(x / cap)``, exact and finite for logits of any size.
-
-    ``tanh(u) = sign(u)·(−expm1(−2|u|) / (2 + expm1(−2|u|)))``: no cancellation near 0
-    (``expm1``), no overflow for large ``|u|`` (the exponent is <= 0), and the signs
-    chosen with ``where`` so the derivative at 0 is 1.
-    """
-    u = x / cap
-    positive = ops.greater_equal(u, 0.0)
-    e = ops.expm1(-2.0 * ops.where(positive, u, -u))
-    magnitude = -e / (2.0 + e)  # tanh(|u|)
-    return cap * ops.where(positive, magnitude, -magnitude)
-
-
 def _logsumexp(ops: Any, x: Any, num_classes: int | None) -> Any:
     """``log Σ_k exp(x_k)`` over the last axis in the max-shifted form
     ``m + log Σ_k exp(x_k − m)`` with ``m`` held constant: its gradient is the softmax
@@ -170,7 +156,8 @@ def cross_entropy(
     )
     t.check_smoothing(label_smoothing)
     if logit_softcap is not None:  # before everything else (the log-softmax not yet formed)
-        t = dataclasses.replace(t, scores=_softcap(ops, t.scores, float(logit_softcap)))
+        cap = float(logit_softcap)
+        t = dataclasses.replace(t, scores=cap * ops.tanh(t.scores / cap))
     weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
     true_weight = None
     if (

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from multiloss.core.checks import check_reduction, is_python_scalar, static_shape
+from multiloss.core.checks import (
+    check_broadcastable,
+    check_reduction,
+    is_python_scalar,
+    static_shape,
+)
 from multiloss.core.common import as_float
 from multiloss.core.focal_terms import (
     check_softmax_focal_params,
@@ -42,14 +47,7 @@ def _check_normalizer(normalizer: Any, pred_shape: tuple) -> None:
             f"normalizer must be a number or a tensor, got {type(normalizer).__name__}"
         )
     shape = static_shape(normalizer) if hasattr(normalizer, "shape") else np.shape(normalizer)
-    trailing = pred_shape[len(pred_shape) - len(shape):] if shape else ()
-    if len(shape) > len(pred_shape) or not all(
-        n in (1, None) or p in (None, n) for n, p in zip(shape, trailing, strict=True)
-    ):
-        raise ValueError(
-            f"normalizer must broadcast to y_pred: got normalizer shape {tuple(shape)} "
-            f"and y_pred {pred_shape}"
-        )
+    check_broadcastable("normalizer", tuple(shape), pred_shape, "y_pred")
 
 
 def normalize(ops: Any, loss: Any, normalizer: Any, pred_shape: tuple) -> Any:

@@ -25,25 +25,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from multiloss.core.checks import (
+    check_broadcastable,
     check_reduction,
     is_integer_dtype,
     static_shape,
     value_check_bounds,
 )
 from multiloss.core.common import as_float, safe_divide
-
-
-def _check_broadcast(name: str, shape: tuple, target: tuple, target_name: str) -> None:
-    """``shape`` must broadcast to ``target`` without enlarging it (NumPy rules)."""
-    ok = len(shape) <= len(target) and all(
-        n in (1, None) or t is None or n == t
-        for n, t in zip(shape[::-1], target[::-1], strict=False)
-    )
-    if not ok:
-        raise ValueError(
-            f"{name} must broadcast to {target_name} of shape {target}, got {name} of "
-            f"shape {shape}"
-        )
 
 
 def _check_where(ops: Any, where: Any, shape: tuple, what: str) -> Any:
@@ -54,7 +42,7 @@ def _check_where(ops: Any, where: Any, shape: tuple, what: str) -> Any:
             f"where must be a boolean mask, got where of dtype {dtype} and shape "
             f"{static_shape(where)} (for a 0/1 or float mask pass where=mask > 0)"
         )
-    _check_broadcast("where", static_shape(where), shape, what)
+    check_broadcastable("where", static_shape(where), shape, what)
     return where
 
 
@@ -66,7 +54,7 @@ def _check_sample_weight(ops: Any, weight: Any, shape: tuple, what: str, dtype: 
             f"sample_weight must hold real numbers, got sample_weight of dtype {given} and "
             f"shape {static_shape(weight)}"
         )
-    _check_broadcast("sample_weight", static_shape(weight), shape, what)
+    check_broadcastable("sample_weight", static_shape(weight), shape, what)
     bounds = value_check_bounds(ops, weight)
     if bounds is not None and bounds[0] < 0:
         raise ValueError(
