@@ -176,6 +176,15 @@ class _Chunked:
         t = ops.tanh(s / self.softcap)
         return self.softcap * t, w_c, t
 
+    def _target_logits(self, h: Any, weight: Any, bias: Any, labels: Any) -> Any:
+        """``x_t [N]``, each row's logit of its label (capped): ``h · W[t] + b[t]``, from
+        the gathered weight rows instead of a pass over every chunk."""
+        ops = self.ops
+        s = ops.sum(h * _cast(ops, ops.take(weight, labels, axis=0), self.dtype), axis=-1)
+        if bias is not None:
+            s = s + _cast(ops, ops.take(bias, labels), self.dtype)
+        return s if self.softcap is None else self.softcap * ops.tanh(s / self.softcap)
+
     def _is_target(self, labels: Any, start: int, stop: int) -> Any:
         ops = self.ops
         classes = ops.arange(start, stop, dtype=ops.dtype(labels))
@@ -193,7 +202,8 @@ class _Chunked:
         ops = self.ops
         hidden, weight, bias, labels, class_weight = self.unpack(tensors)
         h = _cast(ops, hidden, self.dtype)
-        peak = total = picked = spread = None
+        picked = self._target_logits(h, weight, bias, labels)
+        peak = total = spread = None
         seen = 0.0  # Σ w_c over the chunks folded so far (count without class weights)
         for start, stop in self.bounds:
             # one chunk at a time, also in a compiled graph (ops.after: a sequence point)
@@ -208,8 +218,6 @@ class _Chunked:
                 total = total * ops.exp(peak - new_peak) + ops.sum(
                     ops.exp(x - ops.expand_dims(new_peak, -1)), axis=-1
                 )
-            target = ops.sum(ops.where(self._is_target(labels, start, stop), x, 0.0), axis=-1)
-            picked = target if picked is None else picked + target
             if self.smoothing:
                 # spread = Σ_c w_c (x_c − m) over the chunks so far, m the running peak
                 centred = x - ops.expand_dims(new_peak, -1)
@@ -225,7 +233,8 @@ class _Chunked:
                 seen = seen + chunk_weight
             peak = new_peak
         log_total = ops.log(total)
-        neg_log_pt = log_total + (peak - picked)  # lse − x_t
+        # lse − x_t; x_t rounded apart from the chunk's logit can pass lse by an ulp
+        neg_log_pt = ops.maximum(log_total + (peak - picked), 0.0)
         true_weight = None if class_weight is None else ops.take(class_weight, labels)
         loss = neg_log_pt if true_weight is None else neg_log_pt * true_weight
         if self.smoothing:
@@ -258,8 +267,7 @@ class _Chunked:
         # from the forward pass: the [N, V] logits or target masks)
         labels = ops.after(labels, a)
         a, b = ops.expand_dims(a, -1), ops.expand_dims(b, -1)
-        shift = ops.expand_dims(peak, -1)
-        log_total = ops.expand_dims(log_total, -1)
+        lse = ops.expand_dims(peak + log_total, -1)
         grad_h = None
         grad_w, grad_b = [], []
         for start, stop in self.bounds:
@@ -267,7 +275,7 @@ class _Chunked:
             # chunk at a time
             step_h = ops.after(h, a) if grad_h is None else ops.after(h, grad_h, grad_w[-1])
             x, w_c, t = self._logits(step_h, weight, bias, start, stop)
-            p = ops.exp((x - shift) - log_total)
+            p = ops.exp(x - lse)
             gx = a * p - ops.where(self._is_target(labels, start, stop), b, 0.0)
             if spread is not None:
                 uniform = ops.expand_dims(spread, -1)
