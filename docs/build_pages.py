@@ -26,6 +26,24 @@ from multiloss.core.registry import LossSpec, StatefulSpec, registry, stateful_r
 OUT = HERE / "losses"
 
 
+def _plain_signature(fn) -> str:
+    """``fn``'s signature without ``self`` and annotations."""
+    sig = inspect.signature(fn)
+    params = [p.replace(annotation=inspect.Parameter.empty)
+              for p in sig.parameters.values() if p.name != "self"]
+    return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+def _layers() -> dict[str, list[type]]:
+    """Keras layers built on a family's loss (documented on that family's page)."""
+    from multiloss._keras_head import LinearCrossEntropyHead
+
+    return {"linear": [LinearCrossEntropyHead]}
+
+
+LAYERS = _layers()
+
+
 def _families() -> dict[str, list[LossSpec]]:
     families: dict[str, list[LossSpec]] = {}
     for spec in sorted(registry().values(), key=lambda s: s.name):
@@ -91,12 +109,22 @@ def render(family: str, specs: list[LossSpec]) -> str:
             f"multiloss.tensorflow.{spec.name}{core_sig}",
             f"multiloss.keras.{spec.name}{keras_sig}",
         ]
+        if spec.keras_class_name:
+            lines.append(f"multiloss.keras.{spec.keras_class_name}(...)   # keras.losses.Loss")
         if spec.class_name:
-            lines.append(
-                f"multiloss.keras.{spec.class_name}(...)   # keras.losses.Loss; "
-                f"multiloss.torch.{spec.class_name}(...)  # nn.Module"
-            )
+            lines.append(f"multiloss.torch.{spec.class_name}(...)  # nn.Module")
         lines += ["```", "", markdown(spec.doc), ""]
+    for layer in LAYERS.get(family, ()):
+        lines += [
+            f"## {layer.__name__}",
+            "",
+            "```python",
+            f"multiloss.keras.{layer.__name__}{_plain_signature(layer.__init__)}",
+            "```",
+            "",
+            markdown(inspect.getdoc(layer) or ""),
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 

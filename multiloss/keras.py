@@ -5,6 +5,8 @@ Functions take ``(y_true, y_pred, **params)`` in Keras' argument order and defau
 serializable ``keras.losses.Loss`` (``SigmoidFocalLoss``, ``CrossEntropy``, ...) for
 ``model.compile(loss=...)``; its ``reduction`` is Keras' own (``"sum_over_batch_size"``
 by default, ``sample_weight`` supported) and integer labels stay integers.
+:class:`LinearCrossEntropyHead` is the output layer of a large-vocabulary model whose
+training loss is :func:`linear_cross_entropy`.
 """
 
 from __future__ import annotations
@@ -199,10 +201,13 @@ _namespace = Namespace(
     stateful_factory=_make_stateful_layer,
     # keras.losses.Loss is called with (y_true, y_pred): losses of other arities
     # (linear_cross_entropy's hidden, weight, labels) are Keras functions only
-    class_when=lambda spec: len(spec.tensors) == 2,
+    class_when=lambda spec: spec.keras_class_name is not None,
 )
 __getattr__ = _namespace.getattr
 _namespace.build_all()
+
+# the output layer whose training loss is linear_cross_entropy (Keras' form of it)
+from multiloss._keras_head import LinearCrossEntropyHead  # noqa: E402,F401
 
 
 def __dir__() -> list[str]:

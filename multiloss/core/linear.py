@@ -90,14 +90,14 @@ def _check_shapes(hidden: Any, weight: Any, labels: Any, bias: Any) -> tuple[int
     return rows, classes
 
 
-def _check_chunk_size(chunk_size: Any) -> int | None:
+def check_chunk_size(chunk_size: Any) -> int | None:
     chunk_size = check_int("chunk_size", chunk_size, allow_none=True)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int (or None), got chunk_size={chunk_size}")
     return chunk_size
 
 
-def _check_softcap(logit_softcap: Any) -> float | None:
+def check_softcap(logit_softcap: Any) -> float | None:
     if logit_softcap is None:
         return None
     check_static_scalar("logit_softcap", logit_softcap)
@@ -402,8 +402,8 @@ def linear_cross_entropy(
     label_smoothing = float(label_smoothing)
     check_static_scalar("z_loss", z_loss, low=0.0)
     z_loss = float(z_loss)
-    softcap = _check_softcap(logit_softcap)
-    chunk_size = _check_chunk_size(chunk_size)
+    softcap = check_softcap(logit_softcap)
+    chunk_size = check_chunk_size(chunk_size)
     ignore_index = check_int("ignore_index", ignore_index, allow_none=True)
     rows, classes = _check_shapes(hidden, weight, labels, bias)
     hidden, weight = ops.convert_to_tensor(hidden), ops.convert_to_tensor(weight)

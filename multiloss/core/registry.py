@@ -58,6 +58,12 @@ class LossSpec:
         return tuple(name for name in self.arguments if name not in self.static)
 
     @property
+    def keras_class_name(self) -> str | None:
+        """The ``keras.losses.Loss`` form's name: Keras calls a loss with
+        ``(y_true, y_pred)``, so only losses of two tensors have one."""
+        return self.class_name if len(self.tensors) == 2 else None
+
+    @property
     def has_reduction(self) -> bool:
         return "reduction" in self.params
 
