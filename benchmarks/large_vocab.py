@@ -2,6 +2,8 @@
 
     python benchmarks/large_vocab.py                  # every case; writes docs/large_vocab.md + .svg
     python benchmarks/large_vocab.py --quick --sizes 4096x256x65536 --frameworks torch --no-docs
+    python benchmarks/large_vocab.py --sizes 4096x256x65536 --update   # rerun one size in the docs
+    python benchmarks/large_vocab.py --what memory                     # peak memory only
 
 Each call computes the loss of hidden states ``h [N, D]`` under an output layer
 ``W [V, D]`` (no bias) with integer labels ``y [N]`` and its gradients with respect to
@@ -283,19 +285,38 @@ def run_worker(framework: str, size: tuple[int, int, int], what: str, args: argp
 # ----------------------------------------------------------------------------- results
 
 
+TIME_FIELDS = ("time_s", "ratio", "q1", "q3", "calls")
+MEMORY_FIELDS = ("peak", "peak_ratio")
+
+
 def summarize(framework: str, size: tuple[int, int, int], times: dict, peaks: dict) -> list[dict]:
-    naive = times["naive"]
+    """One row per way; the time fields are NaN without ``times``, the memory fields
+    without ``peaks``."""
     rows = []
-    for name, own in times.items():
-        ratios = sorted(a / b for a, b in zip(own, naive, strict=True))
-        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        rows.append({
-            "framework": framework, "size": size, "way": name,
-            "time_s": statistics.median(own), "ratio": statistics.median(ratios),
-            "q1": q[0], "q3": q[2], "calls": len(own),
-            "peak": peaks.get(name, math.nan), "peak_ratio": peaks.get(name, math.nan) / peaks["naive"],
-        })
+    for name in times or peaks:
+        row = {"framework": framework, "size": size, "way": name}
+        row.update(dict.fromkeys(TIME_FIELDS + MEMORY_FIELDS, math.nan))
+        if times:
+            own = times[name]
+            ratios = sorted(a / b for a, b in zip(own, times["naive"], strict=True))
+            q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+            row.update(time_s=statistics.median(own), ratio=statistics.median(ratios),
+                       q1=q[0], q3=q[2], calls=len(own))
+        if peaks:
+            row.update(peak=peaks[name], peak_ratio=peaks[name] / peaks["naive"])
+        rows.append(row)
     return rows
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows with the fields ``new`` measured replaced (and ``new``'s other rows)."""
+    key = lambda r: (r["framework"], tuple(r["size"]), r["way"])  # noqa: E731
+    merged = {key(r): dict(r, size=tuple(r["size"])) for r in old}
+    for r in new:
+        row = merged.setdefault(key(r), dict(r))
+        row.update({k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))})
+    return sorted(merged.values(), key=lambda r: (FRAMEWORKS.index(r["framework"]),
+                                                  r["size"] != ACCEPTANCE, r["size"]))
 
 
 def size_str(size: tuple[int, ...]) -> str:
@@ -428,6 +449,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-s", type=float, default=20.0, help="... and this many seconds")
     p.add_argument("--quick", action="store_true", help="2 rounds, 0 s minimum")
     p.add_argument("--no-docs", action="store_true", help="print only")
+    p.add_argument("--update", action="store_true",
+                   help="keep the other results of docs/large_vocab.json, replace the ones rerun")
+    p.add_argument("--what", choices=("both", "time", "memory"), default="both",
+                   help="measure time, peak memory or both (memory does not mind a busy machine)")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHAT", "SIZE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -447,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         for size in (parse_size(s) for s in args.sizes.split(",")):
             t0 = time.perf_counter()
             try:
-                peaks = run_worker(framework, size, "memory", args)
-                times = run_worker(framework, size, "time", args)
+                peaks = run_worker(framework, size, "memory", args) if args.what != "time" else {}
+                times = run_worker(framework, size, "time", args) if args.what != "memory" else {}
             except RuntimeError as exc:
                 print(exc, file=sys.stderr, flush=True)
                 continue
@@ -458,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
             print(table(new), flush=True)
     if rows and not args.no_docs:
         command = "python benchmarks/large_vocab.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        saved = ROOT / "docs" / "large_vocab.json"
+        if args.update and saved.exists():
+            rows = merge(json.loads(saved.read_text()), rows)
+        saved.write_text(json.dumps(rows, indent=1) + "\n")
         (ROOT / "docs" / "large_vocab.md").write_text(markdown(rows, machine(), command.strip()))
         (ROOT / "docs" / "large_vocab.svg").write_text(svg_chart(rows))
         print("\nwrote docs/large_vocab.md and docs/large_vocab.svg")
