@@ -22,9 +22,21 @@ INTEGER_LABEL_LOSSES = {
     "softmax_focal_loss": {},
     "poly1_cross_entropy": {},
     "poly1_focal_loss": {"focal": "softmax"},
+    "categorical_hinge_loss": {},
+    "multi_margin_loss": {},
 }
 #: ``(y_pred, y_true)`` losses on L2-normalised embeddings [B, D] and integer labels [B].
 EMBEDDING_LOSSES = ("batch_circle_loss",)
+#: ``(y_pred, y_true)`` losses on boxes [B, 4] (valid ``"xyxy"`` corners).
+BOX_LOSSES = ("iou_loss", "giou_loss", "diou_loss", "ciou_loss")
+#: Segmentation losses: channel-last logits [B, H, W, C] and targets [B, H, W] (ids, or
+#: {0, 1} for the hinge on logits [B, H, W]); the overlap ones also one-hot targets.
+SEGMENTATION_LOSSES = {
+    "dice_loss": ("ids", "one_hot"),
+    "jaccard_loss": ("ids", "one_hot"),
+    "lovasz_softmax_loss": ("ids",),
+    "lovasz_hinge_loss": ("binary",),
+}
 #: Losses every test that iterates the registry must cover (issue 2).
 ISSUE_2_LOSSES = (
     "cross_entropy",
@@ -71,6 +83,20 @@ def _inputs(spec: core.LossSpec, rng: np.random.Generator) -> list[tuple[str, tu
         embeddings = rng.normal(size=(6, 4)).astype(np.float32)
         embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
         return [("embeddings", (embeddings, np.array([0, 0, 1, 1, 2, 2])), {})]
+    if spec.name in BOX_LOSSES:
+        corners = rng.uniform(0.0, 4.0, size=(2, 4, 2))
+        sizes = rng.uniform(0.5, 3.0, size=(2, 4, 2))
+        pred, true = np.concatenate([corners, corners + sizes], axis=-1).astype(np.float32)
+        return [("boxes", (pred, true), {})]
+    if spec.name in SEGMENTATION_LOSSES:
+        images = rng.normal(scale=2.0, size=(2, 3, 4, 3)).astype(np.float32)
+        pixel_ids = rng.integers(0, 3, size=(2, 3, 4))
+        targets = {
+            "ids": (images, pixel_ids),
+            "one_hot": (images, np.eye(3, dtype=np.float32)[pixel_ids]),
+            "binary": (images[..., 0], (pixel_ids > 0).astype(np.float32)),
+        }
+        return [(kind, targets[kind], {}) for kind in SEGMENTATION_LOSSES[spec.name]]
     if spec.tensors == ("y_pred", "y_true"):
         if spec.kind == "elementwise":
             targets = (rng.random((4, 5)) > 0.5).astype(np.float32)
@@ -83,6 +109,11 @@ def _inputs(spec: core.LossSpec, rng: np.random.Generator) -> list[tuple[str, tu
         if spec.name in INTEGER_LABEL_LOSSES:
             cases.append(("ids", (logits, ids), dict(INTEGER_LABEL_LOSSES[spec.name])))
         return cases
+    if spec.tensors == ("y_pred", "y_true", "var"):  # gaussian_nll_loss
+        var = rng.uniform(0.5, 2.0, size=(4, 5)).astype(np.float32)
+        target = rng.normal(size=(4, 5)).astype(np.float32)
+        return [("per_entry_var", (logits, target, var), {}),
+                ("per_example_var", (logits, target, var[:, :1].copy()), {})]
     if spec.tensors == ("y_true", "epsilon"):
         return [("smooth", (np.eye(5, dtype=np.float32)[ids], np.float32(0.1)), {})]
     if spec.tensors == ("sp", "sn"):

@@ -62,3 +62,73 @@ def test_keras_example():
 def test_every_example_is_tested():
     tested = {"multitask_torch.py", "multitask_jax.py", "multitask_tensorflow.py", "multitask_keras.py"}
     assert {p.name for p in EXAMPLES.glob("multitask_*.py")} == tested
+
+
+# --- box regression (GIoU + smooth L1) -------------------------------------------------
+
+BOX_STEP = re.compile(
+    r"^step\s+(\d+)\s+giou ([\d.]+)\s+smooth_l1 ([\d.]+)\s+mean_iou ([\d.]+)$", re.M
+)
+BOX_EXAMPLES = ["boxes_torch.py", "boxes_jax.py", "boxes_tensorflow.py"]
+
+
+def check_box_training(stdout: str) -> None:
+    steps = [(int(s), float(g), float(l1), float(iou)) for s, g, l1, iou in BOX_STEP.findall(stdout)]
+    assert len(steps) >= 3 and steps[0][0] == 0 and steps[-1][0] >= 150, stdout
+    (_, giou0, l10, _), (_, giou1, l11, iou1) = steps[0], steps[-1]
+    assert giou1 < 0.5 * giou0 and l11 < 0.1 * l10, stdout
+    assert iou1 > 0.6, stdout  # the predicted boxes overlap their targets
+
+
+@pytest.mark.cross_framework
+@pytest.mark.parametrize("script", BOX_EXAMPLES)
+def test_box_framework_example(script):
+    check_box_training(run_example(script, None))
+
+
+def test_box_keras_example():
+    stdout = run_example("boxes_keras.py", frameworks.keras_backend())
+    assert f"backend {frameworks.keras_backend()}" in stdout
+    check_box_training(stdout)
+
+
+def test_every_box_example_is_tested():
+    scripts = {p.name for p in EXAMPLES.glob("boxes_*.py")} - {"boxes_data.py"}
+    assert scripts == {*BOX_EXAMPLES, "boxes_keras.py"}
+
+
+# --- segmentation (Dice + cross entropy) ------------------------------------------------
+
+SEGMENTATION_STEP = re.compile(
+    r"^step\s+(\d+)\s+dice ([\d.]+)\s+cross_entropy ([\d.]+)\s+pixel_accuracy ([\d.]+)$", re.M
+)
+SEGMENTATION_EXAMPLES = ["segmentation_torch.py", "segmentation_jax.py", "segmentation_tensorflow.py"]
+
+
+def check_segmentation_training(stdout: str) -> None:
+    steps = [(int(s), float(d), float(ce), float(acc)) for s, d, ce, acc in SEGMENTATION_STEP.findall(stdout)]
+    assert len(steps) >= 3 and steps[0][0] == 0 and steps[-1][0] >= 40, stdout
+    (_, dice0, ce0, _), (_, dice1, ce1, accuracy) = steps[0], steps[-1]
+    assert dice1 < 0.5 * dice0 and ce1 < 0.5 * ce0, stdout
+    assert accuracy > 0.9, stdout  # the masks are recovered
+
+
+@pytest.mark.cross_framework
+@pytest.mark.parametrize("script", SEGMENTATION_EXAMPLES)
+def test_segmentation_framework_example(script):
+    check_segmentation_training(run_example(script, None))
+
+
+@pytest.mark.cross_framework
+def test_segmentation_keras_example():
+    """Once (the cross-framework session's backend): the Keras adapter is the same on
+    every backend, and the multi-task Keras example already runs on each."""
+    backend = frameworks.keras_backend()
+    stdout = run_example("segmentation_keras.py", backend)
+    assert f"backend {backend}" in stdout
+    check_segmentation_training(stdout)
+
+
+def test_every_segmentation_example_is_tested():
+    scripts = {p.name for p in EXAMPLES.glob("segmentation_*.py")} - {"segmentation_data.py"}
+    assert scripts == {*SEGMENTATION_EXAMPLES, "segmentation_keras.py"}

@@ -104,6 +104,8 @@ CASES = [
     ("cumsum", "cumsum", (X,), {"axis": 1}),
     ("matmul", "matmul", (X, Y.T.copy()), {}),
     ("argmax", "argmax", (X,), {"axis": -1}),
+    ("arctan2", "arctan2", (X, Y), {}),
+    ("argsort", "argsort", (X,), {"axis": -1}),
     ("stop_gradient", "stop_gradient", (X,), {}),
 ]
 

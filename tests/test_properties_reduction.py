@@ -117,6 +117,62 @@ def draw_inputs(data, loss: str):
         hidden = (rng.normal(size=(rows, 3)) * scale).astype(np.float32)
         weight = rng.normal(size=(classes, 3)).astype(np.float32)
         return (hidden, weight, ids), params, (0, 1)
+    if loss in ("mean_absolute_error", "huber_loss", "smooth_l1_loss", "log_cosh_loss",
+                "quantile_loss", "cosine_distance"):
+        if loss == "huber_loss":
+            params["delta"] = draw(st.sampled_from([0.5, 1.0, 3.0]), "delta")
+        if loss == "smooth_l1_loss":
+            params["beta"] = draw(st.sampled_from([0.0, 0.5, 1.0]), "beta")
+        if loss == "quantile_loss":
+            params["quantile"] = draw(st.sampled_from([0.1, 0.5, "vector"]), "quantile")
+            if params["quantile"] == "vector":
+                params["quantile"] = rng.uniform(0.05, 0.95, classes).astype(np.float32)
+        return (x, (rng.normal(size=x.shape) * scale).astype(np.float32)), params, (0, 1)
+    if loss == "poisson_nll_loss":
+        params["log_input"] = draw(st.booleans(), "log_input")
+        params["full"] = draw(st.booleans(), "full")
+        rate = x / np.float32(scale) if params["log_input"] else np.abs(x) + np.float32(0.1)
+        return (rate, rng.poisson(2.0, size=x.shape).astype(np.float32)), params, (0,)
+    if loss == "gaussian_nll_loss":
+        params["full"] = draw(st.booleans(), "full")
+        var_shape = x.shape if draw(st.booleans(), "per entry var") else (rows, 1)
+        var = rng.uniform(0.2, 2.0, size=var_shape).astype(np.float32)
+        return (x, rng.normal(size=x.shape).astype(np.float32), var), params, (0, 2)
+    if loss == "squared_hinge_loss":
+        return (x, binary if labels == "ids" else 2 * binary - 1), params, (0,)
+    if loss in ("categorical_hinge_loss", "multi_margin_loss"):
+        y = ids if labels == "ids" else np.eye(classes, dtype=np.float32)[ids]
+        if loss == "multi_margin_loss":
+            params["p"] = draw(st.sampled_from([1, 2]), "p")
+            params["margin"] = draw(st.sampled_from([0.5, 1.0]), "margin")
+            if draw(st.booleans(), "class_weight"):
+                params["class_weight"] = rng.uniform(0.2, 2.0, classes).astype(np.float32)
+        return (x, y), params, (0,)
+    if loss in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss"):
+        params["box_format"] = draw(st.sampled_from(["xyxy", "xywh", "cxcywh"]), "box_format")
+        corners = rng.uniform(0.0, 4.0, size=(2, rows, 2)) * scale
+        sizes = rng.uniform(0.5, 3.0, size=(2, rows, 2)) * scale
+        ends = corners + sizes if params["box_format"] == "xyxy" else sizes
+        pred, true = np.concatenate([corners, ends], axis=-1).astype(np.float32)
+        return (pred, true), params, (0, 1)
+    if loss in ("dice_loss", "jaccard_loss", "lovasz_softmax_loss", "lovasz_hinge_loss"):
+        images = (rng.normal(size=(rows, 3, 2, classes)) * scale).astype(np.float32)
+        pixel_ids = rng.integers(0, classes, size=(rows, 3, 2))
+        if draw(st.booleans(), "ignore_index"):
+            params["ignore_index"] = 255
+            pixel_ids[rng.random(pixel_ids.shape) < 0.3] = 255
+        if loss == "lovasz_hinge_loss":
+            return (images[..., 0], np.where(pixel_ids == 255, 255, pixel_ids % 2).astype(np.float32)), params, (0,)
+        if loss == "lovasz_softmax_loss":
+            params["classes"] = draw(st.sampled_from(["present", "all"]), "classes")
+            return (images, pixel_ids), params, (0,)
+        params["smooth"] = draw(st.sampled_from([1.0, 0.0]), "smooth")
+        if loss == "dice_loss":
+            params["alpha"], params["beta"] = draw(st.sampled_from([(0.5, 0.5), (0.3, 0.7)]), "alpha, beta")
+        if labels != "ids" and "ignore_index" not in params:
+            one_hot = np.eye(classes, dtype=np.float32)[pixel_ids]
+            return (images, one_hot), params, (0,)
+        return (images, pixel_ids), params, (0,)
     raise AssertionError(f"no random inputs for {loss}: add them here")
 
 
@@ -259,7 +315,9 @@ def test_special_cases_equal_cross_entropy(other, data):
 NON_NEGATIVE = [
     "cross_entropy", "binary_cross_entropy", "sigmoid_focal_loss", "softmax_focal_loss",
     "kl_divergence", "mean_squared_error", "hinge_loss", "poly1_cross_entropy",
-    "poly1_focal_loss",
+    "poly1_focal_loss", "mean_absolute_error", "huber_loss", "smooth_l1_loss",
+    "log_cosh_loss", "quantile_loss", "squared_hinge_loss", "categorical_hinge_loss",
+    "multi_margin_loss", "iou_loss", "giou_loss", "diou_loss", "ciou_loss",
 ]
 
 

@@ -6,13 +6,16 @@ Importing this package loads no framework: the families only define functions
 
 # Importing a family registers its losses.
 from multiloss.core import (  # noqa: F401
+    boxes,
     circle,
     crossentropy,
     divergence,
     focal,
     hinge,
+    likelihood,
     linear,
     multitask,
+    overlap,
     poly,
     regression,
     sampled,

@@ -1,6 +1,9 @@
-"""Hinge family: the classification hinge loss and the pairwise (ranking) hinge loss."""
+"""Hinge family: the binary hinge and squared hinge losses, the multi-class hinge
+losses (Crammer–Singer, Weston–Watkins) and the pairwise (ranking) hinge loss."""
 
 from __future__ import annotations
+
+import numbers
 
 from multiloss.core.checks import (
     check_rank,
@@ -13,6 +16,7 @@ from multiloss.core.checks import (
 from multiloss.core.common import as_float, compute_dtype, param_tensor
 from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
+from multiloss.core.targets import categorical_targets
 
 
 @register(kind="per_example", integer_args=())
@@ -112,3 +116,189 @@ def pairwise_hinge_loss(
     neg = as_float(ops, chosen.hide(neg_score), dtype)
     margin = margin if is_python_scalar(margin) else param_tensor(ops, margin, dtype)
     return reduce(ops, ops.relu(margin + neg - pos), reduction, out_dtype, entries=chosen)
+
+
+@register(kind="per_example", integer_args=())
+def squared_hinge_loss(
+    ops, y_pred, y_true, *, where=None, sample_weight=None, reduction="mean"
+):
+    r"""Squared hinge loss, averaged over the last axis per example.
+
+    .. math::
+
+        \ell = \frac{1}{D} \sum_{d=1}^{D} \max(0,\ 1 - y_d\, \hat y_d)^2,
+        \qquad y_d \in \{-1, 1\}
+
+    Labels in {0, 1} are mapped to {−1, 1} as in ``hinge_loss`` (a label of exactly 0
+    is read as −1).
+
+    Args:
+        y_pred: raw scores (decision values), shape ``[..., D]``.
+        y_true: labels in {−1, 1} or {0, 1}, same shape as ``y_pred``.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
+        reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
+
+    Returns:
+        Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
+        scalar; in the dtype of ``y_pred``.
+
+    Reference: the L2-SVM loss; Janocha & Czarnecki, *On Loss Functions for Deep Neural
+    Networks in Classification* (2017), https://arxiv.org/abs/1702.05659.
+
+    Same numbers as ``keras.losses.squared_hinge(y_true, y_pred)``.
+    """
+    check_reduction(reduction)
+    pred_shape = static_shape(y_pred)
+    check_rank("y_pred", pred_shape, 1)
+    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
+    dtype, out_dtype = compute_dtype(ops, y_pred)
+    chosen = entries(
+        ops, where, sample_weight, pred_shape[:-1], dtype, "y_pred without its last axis"
+    )
+    scores = as_float(ops, chosen.hide(y_pred), dtype)
+    labels = as_float(ops, chosen.hide(y_true), dtype)
+    labels = ops.where(ops.equal(labels, 0.0), -ops.ones_like(labels), labels)
+    loss = ops.mean(ops.square(ops.relu(1.0 - labels * scores)), axis=-1)
+    return reduce(ops, loss, reduction, out_dtype, entries=chosen)
+
+
+def _target_scores(ops, t):
+    """``(target score, target mask)`` of class scores ``[..., C]``: with integer ids the
+    score of the labelled class and the mask of that class; with one-hot targets
+    :math:`\\sum_k y_k \\hat y_k` and the mask ``y != 0``."""
+    if t.num_classes == 0:
+        raise ValueError(
+            f"y_pred needs at least one class; got an empty class axis, shape {t.pred_shape}"
+        )
+    scores = t.scores
+    if t.labels is not None:
+        ids = ops.expand_dims(t.labels, -1)
+        target = ops.squeeze(ops.take_along_axis(scores, ids, -1), -1)
+        classes = ops.arange(ops.shape(scores)[-1], dtype=ops.dtype(t.labels))
+        return target, ops.equal(ids, classes)
+    return ops.sum(t.target_probs * scores, axis=-1), ops.not_equal(t.target_probs, 0.0)
+
+
+@register(kind="per_example")
+def categorical_hinge_loss(
+    ops, y_pred, y_true, *, where=None, sample_weight=None, reduction="mean"
+):
+    r"""Multi-class (Crammer–Singer) hinge loss per example: the target score should beat
+    every other score by a margin of 1.
+
+    .. math::
+
+        \ell = \max\big(0,\ 1 + \max_{k \ne t} \hat y_k - \hat y_t\big)
+
+    With one class there is no other score and the loss is 0. At a tie between the
+    largest other scores their gradient is shared equally (as ``max`` in every framework).
+
+    Args:
+        y_pred: class scores, shape ``[..., C]``.
+        y_true: integer class ids, shape ``[...]`` (or ``[..., 1]``); or one-hot targets,
+            shape ``[..., C]`` (the target score is then :math:`\sum_k y_k \hat y_k` and
+            the other scores those where :math:`y_k = 0`).
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
+        reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+            ``"global_mean"``: the mean over every data-parallel replica.
+
+    Returns:
+        Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
+        scalar; in the dtype of ``y_pred``.
+
+    Reference: Crammer & Singer, *On the Algorithmic Implementation of Multiclass
+    Kernel-based Vector Machines*, JMLR 2 (2001),
+    https://www.jmlr.org/papers/v2/crammer01a.html.
+
+    Same numbers as ``optax.losses.multiclass_hinge_loss(y_pred, y_true)`` (integer
+    ids). ``keras.losses.categorical_hinge(one_hot, y_pred)`` takes the maximum over
+    :math:`(1 - y) \cdot \hat y`, which counts the target slot as a score of 0: it equals
+    this loss whenever some non-target score is >= 0, and is larger otherwise.
+    """
+    check_reduction(reduction)
+    t = categorical_targets(
+        ops, y_pred, y_true, where=where, sample_weight=sample_weight
+    )
+    target, is_target = _target_scores(ops, t)
+    others = ops.where(is_target, float("-inf"), t.scores)
+    loss = ops.relu(1.0 + ops.max(others, axis=-1) - target)
+    return reduce(ops, loss, reduction, t.out_dtype, entries=t.entries)
+
+
+def _check_power(p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be 1 or 2, got p={p!r}")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got p={p!r}")
+    return int(p)
+
+
+@register(kind="per_example")
+def multi_margin_loss(
+    ops, y_pred, y_true, *, p=1, margin=1.0, class_weight=None,
+    where=None, sample_weight=None, reduction="mean",
+):
+    r"""Multi-class margin loss (Weston–Watkins) per example: every other score is
+    penalised for coming within ``margin`` of the target score.
+
+    .. math::
+
+        \ell = \frac{w_t}{C} \sum_{k \ne t} \max\big(0,\ m + \hat y_k - \hat y_t\big)^p
+
+    Args:
+        y_pred: class scores, shape ``[..., C]``.
+        y_true: integer class ids, shape ``[...]`` (or ``[..., 1]``); or one-hot targets,
+            shape ``[..., C]`` (the target score is then :math:`\sum_k y_k \hat y_k`, the
+            other classes those where :math:`y_k = 0`, and :math:`w_t = \sum_k y_k w_k`).
+        p: 1 or 2, the power of each term.
+        margin: :math:`m` (a Python number or a scalar tensor).
+        class_weight: per-class weights ``[C]`` >= 0 (list, NumPy array or tensor);
+            the example's loss is multiplied by the weight of its target class.
+        where: boolean mask broadcastable to the unreduced loss: ``False`` entries
+            contribute 0, get a zero gradient and are not counted by the mean.
+        sample_weight: weights >= 0 broadcastable to the unreduced loss; they multiply
+            it, and ``"mean"`` is the weighted mean.
+        reduction: ``"none"`` (per example, shape ``[...]``), ``"mean"`` or ``"sum"``.
+            ``"mean"`` is the plain mean over the examples (``class_weight`` does not
+            enter the denominator, as torch).
+            ``"global_mean"``: the mean over every data-parallel replica.
+
+    Returns:
+        Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
+        scalar; in the dtype of ``y_pred``.
+
+    Reference: Weston & Watkins, *Support Vector Machines for Multi-Class Pattern
+    Recognition*, ESANN 1999,
+    https://www.esann.org/sites/default/files/proceedings/legacy/es1999-461.pdf.
+
+    Same numbers as ``torch.nn.functional.multi_margin_loss(y_pred, y_true, p, margin,
+    weight=class_weight, reduction="none")`` (``[N, C]`` scores; other shapes as
+    ``[-1, C]``); ``"mean"`` and ``"sum"`` equal torch's.
+    """
+    check_reduction(reduction)
+    p = _check_power(p)
+    check_scalar("margin", margin)
+    t = categorical_targets(
+        ops, y_pred, y_true, where=where, sample_weight=sample_weight
+    )
+    weights = None if class_weight is None else t.class_vector(ops, "class_weight", class_weight)
+    target, is_target = _target_scores(ops, t)
+    margin = margin if is_python_scalar(margin) else param_tensor(ops, margin, t.dtype)
+    terms = ops.relu((t.scores - ops.expand_dims(target, -1)) + margin)
+    if p == 2:
+        terms = ops.square(terms)
+    terms = ops.where(is_target, ops.zeros_like(terms), terms)
+    loss = ops.sum(terms, axis=-1) / t.class_count()
+    if weights is not None:
+        if t.labels is not None:
+            loss = loss * ops.take(weights, t.labels)
+        else:
+            loss = loss * ops.sum(t.target_probs * weights, axis=-1)
+    return reduce(ops, loss, reduction, t.out_dtype, entries=t.entries)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,6 +143,11 @@ NO_ENTRIES = Entries(None, None, None, 0)
 _COUNTED: contextvars.ContextVar[list | None] = contextvars.ContextVar(
     "multiloss_counted_entries", default=None
 )
+#: How many ``counted_entries`` blocks are open in any thread: while none is (every call
+#: outside the Keras adapter), ``reduce`` does not look at the context variable, which
+#: ``torch.compile(fullgraph=True)`` cannot trace.
+_OPEN_BLOCKS = 0
+_OPEN_BLOCKS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -154,11 +160,16 @@ def counted_entries() -> Iterator[list]:
     its ``ignore_class``), so Keras' reductions average over the same entries as
     ``reduction="mean"`` here.
     """
+    global _OPEN_BLOCKS
     found: list = []
     token = _COUNTED.set(found)
+    with _OPEN_BLOCKS_LOCK:
+        _OPEN_BLOCKS += 1
     try:
         yield found
     finally:
+        with _OPEN_BLOCKS_LOCK:
+            _OPEN_BLOCKS -= 1
         _COUNTED.reset(token)
 
 
@@ -197,7 +208,7 @@ def reduce(
             weights = ops.where(mask, weights, ops.zeros_like(weights))
 
     if reduction == "none":
-        collector = _COUNTED.get()
+        collector = _COUNTED.get() if _OPEN_BLOCKS else None
         if collector is not None:
             collector.append(mask)
         result = values

@@ -170,6 +170,8 @@ class Ops:
     any = KerasFunction("numpy")
     arange = KerasFunction("numpy")
     argmax = KerasFunction("numpy")
+    argsort = KerasFunction("numpy")
+    arctan2 = KerasFunction("numpy")
     broadcast_to = KerasFunction("numpy")
     keras_clip = KerasFunction("numpy", "clip")
     concatenate = KerasFunction("numpy")
