@@ -1,6 +1,7 @@
 """The conformance suite: every reference case in multiloss/conformance_data on every
-adapter (the Keras one on the session's KERAS_BACKEND), plus coverage and
-reproducibility of the reference files."""
+adapter (the Keras one on each session's KERAS_BACKEND; torch, jax and tensorflow once,
+in the cross_framework session), plus coverage and reproducibility of the reference
+files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from loss_cases import ADAPTERS_ONCE
 
 import multiloss
 from multiloss import conformance
@@ -20,6 +22,7 @@ ALL_CASES = [case for loss in sorted(CASES) for case in CASES[loss]]
 REGISTERED = set(multiloss.available_losses())
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_reference_case(adapter, case):
     if case.loss not in REGISTERED:

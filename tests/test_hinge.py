@@ -10,6 +10,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import Adapter
+from loss_cases import ADAPTERS_ONCE
+
+
+@pytest.fixture(params=ADAPTERS_ONCE)
+def adapter(request) -> Adapter:
+    """The Keras adapter in every per-backend session; torch, jax and tensorflow (the
+    same in every session) once, in the cross_framework session."""
+    return Adapter(request.param)
 
 
 def reduce_np(values, reduction):

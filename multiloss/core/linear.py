@@ -267,7 +267,10 @@ class _Chunked:
         # from the forward pass: the [N, V] logits or target masks)
         labels = ops.after(labels, a)
         a, b = ops.expand_dims(a, -1), ops.expand_dims(b, -1)
-        lse = ops.expand_dims(peak + log_total, -1)
+        # (x − m) − log S, not x − (m + log S): m + log S would round to the ulp of
+        # large logits
+        shift = ops.expand_dims(peak, -1)
+        log_total = ops.expand_dims(log_total, -1)
         grad_h = None
         grad_w, grad_b = [], []
         for start, stop in self.bounds:
@@ -275,7 +278,7 @@ class _Chunked:
             # chunk at a time
             step_h = ops.after(h, a) if grad_h is None else ops.after(h, grad_h, grad_w[-1])
             x, w_c, t = self._logits(step_h, weight, bias, start, stop)
-            p = ops.exp(x - lse)
+            p = ops.exp((x - shift) - log_total)
             gx = a * p - ops.where(self._is_target(labels, start, stop), b, 0.0)
             if spread is not None:
                 uniform = ops.expand_dims(spread, -1)
