@@ -55,6 +55,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -347,10 +348,12 @@ def table(rows: list[dict]) -> str:
     out = ["| framework | size | way | time (s) | time / naive (IQR) | peak memory | memory / naive |",
            "|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        out.append(
-            f"| {r['framework']} | {size_str(r['size'])} | {r['way']} | {r['time_s']:.3f} | "
-            f"{r['ratio']:.2f} ({r['q1']:.2f}–{r['q3']:.2f}) | {fmt_bytes(r['peak'])} | "
-            f"{r['peak_ratio']:.3f} |")
+        timed = not math.isnan(r["time_s"])
+        time_cells = (f"{r['time_s']:.3f} | {r['ratio']:.2f} ({r['q1']:.2f}–{r['q3']:.2f})"
+                      if timed else "– | not timed")
+        peak_ratio = "–" if math.isnan(r["peak_ratio"]) else f"{r['peak_ratio']:.3f}"
+        out.append(f"| {r['framework']} | {size_str(r['size'])} | {r['way']} | {time_cells} | "
+                   f"{fmt_bytes(r['peak'])} | {peak_ratio} |")
     return "\n".join(out)
 
 
@@ -387,7 +390,9 @@ def svg_chart(rows: list[dict]) -> str:
             x = x_of(r["peak"])
             parts.append(f'<rect x="{left}" y="{y}" width="{x - left:.1f}" height="{bar_h - 2}" '
                          f'fill="{color}"/>')
-            label = fmt_bytes(r["peak"]) + ("" if way == "naive" else f", {r['ratio']:.2f}× time")
+            label = fmt_bytes(r["peak"])
+            if way != "naive" and not math.isnan(r["ratio"]):
+                label += f", {r['ratio']:.2f}× time"
             parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 4}">{way}: {label}</text>')
             y += bar_h
         y += gap
@@ -408,7 +413,8 @@ def markdown(rows: list[dict], machine: str, command: str) -> str:
         "entropy of the full logits. `multiloss` is exact (the naive numbers to float32 "
         "rounding); the sampled softmax rows estimate a different loss and are there for scale.",
         "",
-        f"Machine: {machine}. Command: `{command}`.",
+        f"Machine: {machine}. Last command: `{command}` (earlier runs merged with "
+        "`--update`; `not timed`: that size's time pass has not been run).",
         "",
         "![peak memory](large_vocab.svg)",
         "",
@@ -464,6 +470,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-docs", action="store_true", help="print only")
     p.add_argument("--update", action="store_true",
                    help="keep the other results of docs/large_vocab.json, replace the ones rerun")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite docs/large_vocab.md and .svg from docs/large_vocab.json")
     p.add_argument("--what", choices=("both", "time", "memory"), default="both",
                    help="measure time, peak memory or both (memory does not mind a busy machine)")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHAT", "SIZE"), help=argparse.SUPPRESS)
@@ -479,6 +487,14 @@ def main(argv: list[str] | None = None) -> int:
         args.framework, args.what, size = args.worker
         args.size = parse_size(size)
         worker(args)
+        return 0
+    saved = ROOT / "docs" / "large_vocab.json"
+    if args.render:
+        rows = merge(json.loads(saved.read_text()), [])
+        page = ROOT / "docs" / "large_vocab.md"
+        found = re.search(r"ommand: `([^`]*)`", page.read_text()) if page.exists() else None
+        page.write_text(markdown(rows, machine(), found.group(1) if found else "–"))
+        (ROOT / "docs" / "large_vocab.svg").write_text(svg_chart(rows))
         return 0
     rows: list[dict] = []
     for framework in args.frameworks.split(","):
@@ -496,7 +512,6 @@ def main(argv: list[str] | None = None) -> int:
             print(table(new), flush=True)
     if rows and not args.no_docs:
         command = "python benchmarks/large_vocab.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        saved = ROOT / "docs" / "large_vocab.json"
         if args.update and saved.exists():
             rows = merge(json.loads(saved.read_text()), rows)
         saved.write_text(json.dumps(rows, indent=1) + "\n")
