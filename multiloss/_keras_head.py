@@ -8,14 +8,9 @@ from typing import Any
 from multiloss.core.checks import check_int, check_static_scalar, check_vector
 from multiloss.core.linear import check_chunk_size, check_softcap
 from multiloss.core.ops import import_keras
+from multiloss.core.ops.keras_loss import jsonable
 
 keras = import_keras()
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (int, float, str)):
-        return value
-    return keras.ops.convert_to_numpy(value).tolist()
 
 
 @keras.saving.register_keras_serializable(package="multiloss", name="LinearCrossEntropyHead")
@@ -92,7 +87,7 @@ class LinearCrossEntropyHead(keras.layers.Layer):
         if class_weight is not None:
             check_vector("class_weight", class_weight, vocabulary_size, low=0.0,
                          what="vocabulary_size")
-            class_weight = _jsonable(class_weight)
+            class_weight = jsonable(class_weight)
         self.vocabulary_size = vocabulary_size
         self.use_bias = bool(use_bias)
         self.chunk_size = check_chunk_size(chunk_size)

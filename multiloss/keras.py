@@ -14,8 +14,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numpy as np
-
 from multiloss._adapter import (
     Namespace,
     bind_params,
@@ -29,6 +27,7 @@ from multiloss.core.registry import LossSpec, StatefulSpec
 keras = import_keras()
 from multiloss.core.ops.keras_loss import (  # noqa: E402
     get_keras_mask,
+    jsonable,
     reduce_weighted_values,
     set_keras_mask,
 )
@@ -49,17 +48,6 @@ def _call(spec: LossSpec, args: tuple, kwargs: dict) -> Any:
     if counted and counted[-1] is not None:
         set_keras_mask(losses, counted[-1])
     return losses
-
-
-def _jsonable(value: Any) -> Any:
-    """A parameter value as plain Python (lists for vectors) for ``get_config``."""
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return keras.ops.convert_to_numpy(value).tolist()
-    return value
 
 
 def _per_entry(sample_weight: Any, losses: Any, dtype: Any) -> Any:
@@ -119,7 +107,7 @@ class MultilossLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({k: _jsonable(v) for k, v in self.params.items()})
+        config.update({k: jsonable(v) for k, v in self.params.items()})
         return config
 
 
@@ -179,7 +167,7 @@ class MultilossLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({k: _jsonable(v) for k, v in self.config.items()})
+        config.update({k: jsonable(v) for k, v in self.config.items()})
         return config
 
 

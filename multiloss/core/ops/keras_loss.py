@@ -10,6 +10,8 @@ private Keras API, so taken here, behind the version gate of the ops layer.
 
 from __future__ import annotations
 
+from typing import Any
+
 from multiloss.core.ops.base import import_keras
 
 import_keras()
@@ -18,3 +20,20 @@ from keras.src.backend import get_keras_mask, set_keras_mask  # noqa: E402
 from keras.src.losses.loss import reduce_weighted_values  # noqa: E402
 
 __all__ = ["get_keras_mask", "reduce_weighted_values", "set_keras_mask"]
+
+
+def jsonable(value: Any) -> Any:
+    """A parameter value as plain Python (lists for vectors and tensors) for a Keras
+    ``get_config``."""
+    import numpy as np
+
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        import keras
+
+        return keras.ops.convert_to_numpy(value).tolist()
+    return value
+
