@@ -6,7 +6,6 @@ from __future__ import annotations
 import numbers
 
 from multiloss.core.checks import (
-    check_rank,
     check_reduction,
     check_same_shape,
     check_scalar,
@@ -14,9 +13,16 @@ from multiloss.core.checks import (
     static_shape,
 )
 from multiloss.core.common import as_float, compute_dtype, param_tensor
+from multiloss.core.paired import paired_inputs
 from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets
+
+
+def _binary_margin(ops, scores, labels):
+    """``max(0, 1 − y·ŷ)`` with labels in {−1, 1} (a label of exactly 0 read as −1)."""
+    labels = ops.where(ops.equal(labels, 0.0), -ops.ones_like(labels), labels)
+    return ops.relu(1.0 - labels * scores)
 
 
 @register(kind="per_example", integer_args=())
@@ -57,17 +63,9 @@ def hinge_loss(
     Same numbers as ``keras.losses.hinge(y_true, y_pred)``.
     """
     check_reduction(reduction)
-    pred_shape = static_shape(y_pred)
-    check_rank("y_pred", pred_shape, 1)
-    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
-    dtype, out_dtype = compute_dtype(ops, y_pred)
-    chosen = entries(
-        ops, where, sample_weight, pred_shape[:-1], dtype, "y_pred without its last axis"
-    )
-    scores = as_float(ops, chosen.hide(y_pred), dtype)
-    labels = as_float(ops, chosen.hide(y_true), dtype)
-    labels = ops.where(ops.equal(labels, 0.0), -ops.ones_like(labels), labels)
-    loss = ops.mean(ops.relu(1.0 - labels * scores), axis=-1)
+    scores, labels, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
+    margin = _binary_margin(ops, scores, labels)
+    loss = ops.mean(margin, axis=-1)
     return reduce(ops, loss, reduction, out_dtype, entries=chosen)
 
 
@@ -152,17 +150,9 @@ def squared_hinge_loss(
     Same numbers as ``keras.losses.squared_hinge(y_true, y_pred)``.
     """
     check_reduction(reduction)
-    pred_shape = static_shape(y_pred)
-    check_rank("y_pred", pred_shape, 1)
-    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
-    dtype, out_dtype = compute_dtype(ops, y_pred)
-    chosen = entries(
-        ops, where, sample_weight, pred_shape[:-1], dtype, "y_pred without its last axis"
-    )
-    scores = as_float(ops, chosen.hide(y_pred), dtype)
-    labels = as_float(ops, chosen.hide(y_true), dtype)
-    labels = ops.where(ops.equal(labels, 0.0), -ops.ones_like(labels), labels)
-    loss = ops.mean(ops.square(ops.relu(1.0 - labels * scores)), axis=-1)
+    scores, labels, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
+    margin = _binary_margin(ops, scores, labels)
+    loss = ops.mean(ops.square(margin), axis=-1)
     return reduce(ops, loss, reduction, out_dtype, entries=chosen)
 
 

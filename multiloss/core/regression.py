@@ -62,15 +62,8 @@ def mean_squared_error(
     ``"mean"`` equals ``mse_loss(..., reduction="mean")``.
     """
     check_reduction(reduction)
-    pred_shape = static_shape(y_pred)
-    check_rank("y_pred", pred_shape, 1)
-    check_same_shape("y_true", static_shape(y_true), "y_pred", pred_shape)
-    dtype, out_dtype = compute_dtype(ops, y_pred)
-    chosen = entries(
-        ops, where, sample_weight, pred_shape[:-1], dtype, "y_pred without its last axis"
-    )
-    error = as_float(ops, chosen.hide(y_pred), dtype) - as_float(ops, chosen.hide(y_true), dtype)
-    loss = ops.mean(ops.square(error), axis=-1)
+    prediction, target, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
+    loss = ops.mean(ops.square(prediction - target), axis=-1)
     return reduce(ops, loss, reduction, out_dtype, entries=chosen)
 
 
