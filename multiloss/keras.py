@@ -68,6 +68,19 @@ def _per_entry(sample_weight: Any, losses: Any, dtype: Any) -> Any:
     return keras.ops.broadcast_to(sample_weight, keras.ops.shape(losses))
 
 
+def _unpack(spec: LossSpec, y_pred: Any) -> dict[str, Any]:
+    """The tensors ``spec.keras_packed`` from ``y_pred``'s last axis (equal parts)."""
+    parts = len(spec.keras_packed)
+    size = y_pred.shape[-1] if len(y_pred.shape) else None
+    if len(y_pred.shape) == 0 or (size is not None and size % parts):
+        raise ValueError(
+            f"{spec.class_name} reads {' and '.join(spec.keras_packed)} from y_pred's "
+            f"last axis ({parts} equal parts), so that axis must have a size divisible "
+            f"by {parts}; got y_pred of shape {tuple(y_pred.shape)}"
+        )
+    return dict(zip(spec.keras_packed, keras.ops.split(y_pred, parts, axis=-1), strict=True))
+
+
 class MultilossLoss(keras.losses.Loss):
     """Base of the generated ``keras.losses.Loss`` classes (one per registered loss)."""
 
@@ -103,7 +116,10 @@ class MultilossLoss(keras.losses.Loss):
         params = dict(self.params)
         if self.spec.has_reduction:
             params["reduction"] = "none"
-        return self.function(y_true, y_pred, **params)
+        if not self.spec.keras_packed:
+            return self.function(y_true, y_pred, **params)
+        tensors = {"y_true": y_true, **_unpack(self.spec, y_pred)}
+        return self.function(*(tensors[name] for name in self.spec.keras_order), **params)
 
     def get_config(self):
         config = super().get_config()
@@ -122,6 +138,14 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
         MultilossLoss.__init__(self, **kwargs)
 
     __init__.__signature__ = class_init_signature(spec, keras_params)  # type: ignore[attr-defined]
+    packed = ""
+    if spec.keras_packed:
+        packed = (
+            f"\n\nKeras passes a loss only ``(y_true, y_pred)``, so this class's "
+            f"``y_pred`` is the function's {' and '.join(f'``{n}``' for n in spec.keras_packed)} "
+            f"in equal parts along the last axis: ``keras.ops.concatenate(["
+            f"{', '.join(spec.keras_packed)}], axis=-1)``."
+        )
     cls = type(
         spec.class_name,
         (MultilossLoss,),
@@ -130,7 +154,7 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
             "function": staticmethod(function),
             "__init__": __init__,
             "__doc__": f"``keras.losses.Loss`` form of :func:`multiloss.keras.{spec.name}` "
-            f"(``reduction`` is Keras' own).\n\n{spec.doc}",
+            f"(``reduction`` is Keras' own).{packed}\n\n{spec.doc}",
         },
     )
     return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
@@ -188,7 +212,8 @@ _namespace = Namespace(
     defaults={"reduction": "none"},
     stateful_factory=_make_stateful_layer,
     # keras.losses.Loss is called with (y_true, y_pred): losses of other arities
-    # (linear_cross_entropy's hidden, weight, labels) are Keras functions only
+    # (linear_cross_entropy's hidden, weight, labels) are Keras functions only, unless
+    # their other tensors are packed into y_pred (gaussian_nll_loss's means and variances)
     class_when=lambda spec: spec.keras_class_name is not None,
 )
 __getattr__ = _namespace.getattr

@@ -136,7 +136,7 @@ def non_default_params(spec: core.LossSpec) -> dict:
 
 
 CLASS_SPECS = sorted(
-    (spec for spec in core.registry().values() if spec.class_name and len(spec.tensors) == 2),
+    (spec for spec in core.registry().values() if spec.keras_class_name),
     key=lambda s: s.name,
 )
 
@@ -256,3 +256,48 @@ def test_zero_sample_weights_give_zero():
     logits = np.array([[1.0, -2.0, 0.5]], np.float32)
     got = mk.CrossEntropy()(np.array([2]), logits, sample_weight=np.array([0.0], np.float32))
     assert float(keras.ops.convert_to_numpy(got)) == 0.0
+
+
+# --- a loss of three tensors: gaussian_nll_loss reads means and variances from y_pred ------
+
+
+def test_gaussian_nll_loss_class_fit_save_reload(tmp_path):
+    """``GaussianNLLLoss`` takes the model's ``[means, variances]`` output (last axis twice
+    the target's) and equals ``torch.nn.functional.gaussian_nll_loss``."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.normal(size=(16, 3)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Concatenate()(
+        [keras.layers.Dense(3)(inputs), keras.layers.Dense(3, activation="softplus")(inputs)]
+    )
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss=mk.GaussianNLLLoss(full=True, eps=1e-3))
+    sample_weight = np.linspace(0.0, 2.0, 16).astype(np.float32)
+    history = model.fit(x, y, sample_weight=sample_weight, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+    path = tmp_path / "gaussian.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded.loss) is mk.GaussianNLLLoss
+    assert reloaded.loss.get_config()["full"] is True and reloaded.loss.get_config()["eps"] == 1e-3
+
+    output = model.predict(x, verbose=0)
+    per_example = F.gaussian_nll_loss(
+        torch.tensor(output[:, :3], dtype=torch.float64), torch.tensor(y, dtype=torch.float64),
+        torch.tensor(output[:, 3:], dtype=torch.float64), full=True, eps=1e-3, reduction="none",
+    ).mean(-1).numpy()
+    want = (per_example * sample_weight).sum() / 16  # sum_over_batch_size
+    for loss in (model.loss, reloaded.loss):
+        got = keras.ops.convert_to_numpy(loss(y, output, sample_weight=sample_weight))
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_gaussian_nll_loss_class_refuses_an_odd_last_axis():
+    with pytest.raises(ValueError, match=r"y_pred and var.*divisible by 2.*\(4, 5\)"):
+        mk.GaussianNLLLoss()(np.zeros((4, 2), np.float32), np.ones((4, 5), np.float32))

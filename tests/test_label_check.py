@@ -66,3 +66,14 @@ def test_torch_accelerator_labels_are_not_read_back_by_default():
     assert ops.value_range(on_device) is None
     host = torch.tensor([2, 9])
     assert ops.value_range(host) == (2, 9)
+
+
+def test_torch_value_range_reads_non_contiguous_views():
+    """A slice of a model output (the Keras GaussianNLLLoss splits y_pred) is a view
+    ``.view(-1)`` cannot flatten."""
+    import torch
+
+    packed = torch.tensor([[0.0, 1.0, -3.0, 4.0], [2.0, 5.0, 6.0, -7.0]])
+    right = packed[:, 2:]
+    assert not right.is_contiguous()
+    assert get_ops("torch").value_range(right) == (-7.0, 6.0)

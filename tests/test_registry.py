@@ -21,8 +21,9 @@ WITH_CLASSES = ("keras", "torch")
 
 
 def _has_class(adapter: str, spec) -> bool:
-    """torch has a module per loss with a class name; Keras a ``Loss`` per two-tensor loss."""
-    return bool(spec.class_name) and (adapter != "keras" or len(spec.tensors) == 2)
+    """torch has a module per loss with a class name; Keras a ``Loss`` per loss of two
+    tensors or whose other tensors are packed into ``y_pred`` (gaussian_nll_loss)."""
+    return bool(spec.class_name) and (adapter != "keras" or spec.keras_class_name is not None)
 
 
 @pytest.fixture
@@ -92,6 +93,12 @@ def test_register_refuses_bad_losses():
         @core.register(kind="elementwise")
         def no_ops(y_pred, y_true):
             """no ops argument"""
+
+    with pytest.raises(ValueError, match=r"keras_packed \('y_pred',\) must name each tensor"):
+
+        @core.register(kind="per_example", keras_packed=("y_pred",))
+        def scale_left_out(ops, y_pred, y_true, scale):
+            """scale is neither y_true nor packed into the Keras y_pred"""
 
     with pytest.raises(ValueError, match="cross_entropy"):
 

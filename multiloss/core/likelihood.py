@@ -113,7 +113,10 @@ def _variance_layout(var_shape, pred_shape):
     return False
 
 
-@register(kind="per_example", class_name="GaussianNLLLoss", integer_args=())
+@register(
+    kind="per_example", class_name="GaussianNLLLoss", integer_args=(),
+    keras_packed=("y_pred", "var"),
+)
 def gaussian_nll_loss(
     ops, y_pred, y_true, var, *, full=False, eps=1e-6,
     where=None, sample_weight=None, reduction="mean",

@@ -51,17 +51,21 @@ class LossSpec:
     class_name: str | None
     integer_args: tuple[str, ...]
     keras_order: tuple[str, ...]
+    keras_packed: tuple[str, ...] = ()  # the tensors a Keras Loss reads from y_pred
+
+    @property
+    def keras_class_name(self) -> str | None:
+        """The ``keras.losses.Loss`` form's name: Keras calls a loss with
+        ``(y_true, y_pred)``, so only losses of two tensors have one, or losses whose
+        other tensors are packed into ``y_pred`` (:attr:`keras_packed`)."""
+        if len(self.tensors) == 2 or self.keras_packed:
+            return self.class_name
+        return None
 
     @property
     def tensors(self) -> tuple[str, ...]:
         """The positional arguments that are tensors (core order)."""
         return tuple(name for name in self.arguments if name not in self.static)
-
-    @property
-    def keras_class_name(self) -> str | None:
-        """The ``keras.losses.Loss`` form's name: Keras calls a loss with
-        ``(y_true, y_pred)``, so only losses of two tensors have one."""
-        return self.class_name if len(self.tensors) == 2 else None
 
     @property
     def has_reduction(self) -> bool:
@@ -92,6 +96,7 @@ def register(
     integer_args: tuple[str, ...] = ("y_true",),
     static: tuple[str, ...] = (),
     keras_order: tuple[str, ...] | None = None,
+    keras_packed: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a core loss ``fn(ops, *arguments, **params)``.
 
@@ -106,6 +111,10 @@ def register(
             as they are by the adapters and the conformance runner, never as tensors.
         keras_order: positional order of the tensors in the Keras adapter; by default
             ``(y_true, y_pred)`` when the loss takes both, else the core order.
+        keras_packed: for a loss of more than two tensors, the tensors its Keras
+            ``Loss`` class reads from ``y_pred``, concatenated in this order along the
+            last axis in equal parts (``("y_pred", "var")``: a model's output holds the
+            means then the variances); every other tensor but ``y_true`` must be here.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got kind={kind!r}")
@@ -140,6 +149,13 @@ def register(
                 order = ("y_true", "y_pred") + arguments[2:]
         if sorted(order) != sorted(arguments):
             raise ValueError(f"{fn.__name__}: keras_order {order} must permute {arguments}")
+        if keras_packed:
+            left = sorted(set(arguments) - set(static) - set(keras_packed))
+            if left != ["y_true"] or len(set(keras_packed)) != len(keras_packed):
+                raise ValueError(
+                    f"{fn.__name__}: keras_packed {keras_packed} must name each tensor "
+                    f"but y_true once (tensors: {arguments})"
+                )
         spec = LossSpec(
             name=fn.__name__,
             fn=fn,
@@ -151,6 +167,7 @@ def register(
             class_name=_camel(fn.__name__) if class_name == "" else class_name,
             integer_args=tuple(a for a in integer_args if a in arguments and a not in static),
             keras_order=tuple(order),
+            keras_packed=tuple(keras_packed),
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:
             raise ValueError(f"a loss named {spec.name!r} is registered already")

@@ -662,7 +662,7 @@ class TorchOps(Ops):
         if size == 0 or not (x.is_cpu or accelerators):
             return None
         if size <= 1024 and x.is_cpu:  # small: Python beats two kernels
-            values = x.view(-1).tolist() if x.ndim != 1 else x.tolist()
+            values = x.reshape(-1).tolist() if x.ndim != 1 else x.tolist()  # (views too)
             if exclude is not None:
                 values = [v for v in values if v != exclude]
             return (min(values), max(values)) if values else None
