@@ -146,6 +146,8 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
             f"in equal parts along the last axis: ``keras.ops.concatenate(["
             f"{', '.join(spec.keras_packed)}], axis=-1)``."
         )
+        if "y_true" not in spec.tensors:
+            packed += " The targets Keras passes are not used (give ``fit`` zeros)."
     cls = type(
         spec.class_name,
         (MultilossLoss,),

@@ -115,6 +115,8 @@ def register(
             ``Loss`` class reads from ``y_pred``, concatenated in this order along the
             last axis in equal parts (``("y_pred", "var")``: a model's output holds the
             means then the variances); every other tensor but ``y_true`` must be here.
+            A loss without ``y_true`` (``anchor, positive, negative``) packs them all
+            and its Keras class ignores the targets Keras passes.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got kind={kind!r}")
@@ -151,7 +153,7 @@ def register(
             raise ValueError(f"{fn.__name__}: keras_order {order} must permute {arguments}")
         if keras_packed:
             left = sorted(set(arguments) - set(static) - set(keras_packed))
-            if left != ["y_true"] or len(set(keras_packed)) != len(keras_packed):
+            if left not in ([], ["y_true"]) or len(set(keras_packed)) != len(keras_packed):
                 raise ValueError(
                     f"{fn.__name__}: keras_packed {keras_packed} must name each tensor "
                     f"but y_true once (tensors: {arguments})"
