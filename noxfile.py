@@ -4,7 +4,7 @@ Sessions run in the environment nox itself was installed into (the README's venv
 `pip install -c constraints.txt -e ".[all,test]"`), so the three frameworks are
 installed once rather than once per session.
 
-    nox                                  # every session
+    nox                                  # every session, in two streams side by side
     nox -s "tests(backend='torch')"      # one backend
     nox -s cross_framework
     nox -s single_framework              # fresh venvs with only torch / only jax
@@ -25,6 +25,7 @@ import nox
 
 nox.options.default_venv_backend = "none"
 nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["all"]
 
 BACKENDS = ["tensorflow", "jax", "torch"]
 
@@ -128,3 +129,42 @@ def single_framework(session: nox.Session, framework: str) -> None:
             problems.append(f"exit {check.returncode}, not a clean PASS")
         if problems:
             session.error(f"multiloss check with only {framework}: {problems}")
+
+
+#: The sessions ``nox`` runs by default, in two streams side by side: CI has two cores
+#: and the tests are mostly single-threaded Python (small tensors), so two processes
+#: take about half the wall time of one. The streams take about the same time.
+STREAMS = (
+    ("cross_framework",),
+    tuple(f"tests(backend='{b}')" for b in BACKENDS)
+    + tuple(f"single_framework(framework='{f}')" for f in SINGLE_FRAMEWORKS),
+)
+
+
+@nox.session(name="all")
+def all_sessions(session: nox.Session) -> None:
+    """Every session above, as two concurrent ``nox`` processes (:data:`STREAMS`).
+
+    Each stream's output goes to ``.nox/stream-<n>.log`` and is printed when it ends;
+    the session fails if either stream fails. ``nox -- <pytest args>`` passes the
+    arguments on to the test sessions.
+    """
+    logs = ROOT / ".nox"
+    logs.mkdir(exist_ok=True)
+    running = []
+    for number, stream in enumerate(STREAMS):
+        log = logs / f"stream-{number}.log"
+        command = [sys.executable, "-m", "nox", "--no-color", "-s", *stream]
+        if session.posargs:
+            command += ["--", *session.posargs]
+        session.log(f"stream {number}: {' '.join(stream)} > {log}")
+        with open(log, "w") as out:
+            running.append((number, log, subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)))
+    failed = []
+    for number, log, process in running:
+        code = process.wait()
+        print(f"===== stream {number} (exit {code}) =====\n{log.read_text()}", flush=True)
+        if code:
+            failed.append(number)
+    if failed:
+        session.error(f"stream(s) {failed} failed: see their output above")
