@@ -178,7 +178,10 @@ def render(adapter: str) -> str:
     """The stub text of ``multiloss.<adapter>`` (imports the adapter)."""
     config = ADAPTERS[adapter]
     module = importlib.import_module(f"multiloss.{adapter}")
-    lines = [HEADER, "from typing import Any", "", *config.imports, ""]
+    third_party = [line for line in config.imports if "multiloss" not in line]
+    first_party = [line for line in config.imports if "multiloss" in line]
+    lines = [HEADER, "from typing import Any", "", *third_party, ""]
+    lines += [*first_party, ""] if first_party else []
     lines += [f"__all__ = {sorted(module.__all__)!r}", ""]
     lines += [*config.extras, ""] if config.extras else []
     specs = sorted(registry().values(), key=lambda s: s.name)

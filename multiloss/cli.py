@@ -4,18 +4,25 @@
         every reference case on every installed framework; exit 0 when all pass
     multiloss compare LOSS data.npz [--param NAME=VALUE ...] [--frameworks ...] [--json]
         one loss on your own data in every installed framework, with the differences
+    multiloss --version
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import difflib
 import json
 import math
 import os
+import re
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from multiloss import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -51,6 +58,120 @@ def _fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.1e}"
 
 
+def _percent(x: float) -> str:
+    """``18%``; from 1000% on in powers of ten (``5e+05%``), so the column stays narrow."""
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.0%}" if x < 9.995 else f"{100 * x:.0e}%"
+
+
+# --- native log lines on stderr ----------------------------------------------------------
+
+#: A line of absl / TensorFlow's C++ logging, ``I0000 00:00:1795695141.641100   26171 port.cc:153] ...``
+#: (severity, MMDD, time: before absl is initialised the "seconds" are a Unix time, thread, file:line).
+_NATIVE_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")
+#: Any start of such a line (it may still become one): held back until the line is complete.
+_NATIVE_LOG_START = re.compile(r"[IWEF](\d{0,3}|\d{4}( [\d:.]*( +\d*( \S*)?)?)?)")
+_ABSL_PREAMBLE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+
+def _is_native_log(line: bytes) -> bool:
+    text = line.decode("utf-8", "replace")
+    return bool(_NATIVE_LOG.match(text)) or line.rstrip(b"\r\n") == _ABSL_PREAMBLE
+
+
+def _may_become_native_log(partial: bytes) -> bool:
+    text = partial.decode("utf-8", "replace")
+    return (
+        bool(_NATIVE_LOG_START.fullmatch(text) or _NATIVE_LOG.match(text))
+        or _ABSL_PREAMBLE.startswith(partial)
+    )
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Drop TensorFlow / absl C++ log lines from stderr for the duration of the block.
+
+    TensorFlow's C++ side writes lines such as ``I0000 00:00:... port.cc:153] oneDNN custom
+    operations are on ...`` (and absl's ``WARNING: All log messages before
+    absl::InitializeLog() ...``) to file descriptor 2 directly, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. Here fd 2 is pointed at a pipe; a thread forwards what
+    arrives to the real stderr unchanged, except lines of that format. A partial line is
+    forwarded at once (a progress bar stays live) unless it may still become a log line;
+    such a start is held until its line is complete. fd 2 is restored on exit, exceptions
+    included.
+    """
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to filter
+        yield
+        return
+    read_end, write_end = os.pipe()
+
+    def write(data: bytes) -> None:
+        while data:
+            try:
+                data = data[os.write(real, data):]
+            except OSError:
+                return
+
+    def pump() -> None:
+        pending = b""  # the start of a line that may become a log line
+        mode = "start"  # "start" of a line, "forward" or "drop" the rest of the current one
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            out = []
+            *lines, rest = chunk.split(b"\n")
+            for piece in [line + b"\n" for line in lines] + ([rest] if rest else []):
+                complete = piece.endswith(b"\n")
+                if mode == "forward":
+                    out.append(piece)
+                elif mode == "drop":
+                    pass
+                else:
+                    line = pending + piece
+                    pending = b""
+                    if complete:
+                        if not _is_native_log(line):
+                            out.append(line)
+                    elif _is_native_log(line):
+                        mode = "drop"
+                    elif _may_become_native_log(line):
+                        pending = line
+                    else:
+                        out.append(line)
+                        mode = "forward"
+                if complete:
+                    mode = "start"
+            if out:
+                write(b"".join(out))
+        if pending:
+            write(pending)
+
+    thread = threading.Thread(target=pump, name="multiloss-stderr", daemon=True)
+    try:
+        os.dup2(write_end, 2)
+    finally:
+        os.close(write_end)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(real, 2)  # closes the pipe's last write end: the thread reads to the end
+        thread.join(timeout=5)
+        if not thread.is_alive():  # else a child process holds the pipe: leave both open to it
+            os.close(real)
+            os.close(read_end)
+
+
 class _Progress:
     """A progress bar on stderr (rich when available and stderr is a terminal)."""
 
@@ -66,7 +187,9 @@ class _Progress:
 
             self.bar = Progress(
                 TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
+                TextColumn("{task.description}"), transient=True,
+                # a terminal, even once quiet_native_logs() has pointed fd 2 at a pipe
+                console=Console(stderr=True, force_terminal=True),
             )
         except ImportError:
             self.bar = None
@@ -97,12 +220,16 @@ class _Progress:
 
 
 def render_report(report: Any) -> str:
-    """The ``multiloss check`` table and summary for a :class:`~multiloss.conformance.Report`."""
+    """The ``multiloss check`` table and summary for a :class:`~multiloss.conformance.Report`.
+
+    The table fits a 100-column terminal whatever the loss names: each loss heads its own
+    line, with one indented row per framework under it.
+    """
     from multiloss.comparison import adapter_label, format_table
 
     v = report.versions
-    lines = [f"multiloss {v['multiloss']} conformance check: reference values and gradients "
-             "from peer libraries (torch.nn.functional, optax, tf.nn, keras.losses) or float64 formulas"]
+    lines = [f"multiloss {v['multiloss']} conformance check: values and gradients vs peer libraries "
+             "or float64 formulas"]
     names = []
     for adapter in report.adapters:
         if adapter in report.import_errors:
@@ -117,19 +244,24 @@ def render_report(report: Any) -> str:
     for adapter, why in report.import_errors.items():
         lines.append(f"FAIL {adapter}: {why}")
     lines.append("")
-    rows = [["loss", "framework", "cases", "value abs err", "value rel err",
-             "grad abs err", "grad rel err", "f16/bf16 rel err", "of tolerance", "result"]]
+    rows = [["loss / framework", "cases", "value abs", "value rel", "grad abs", "grad rel",
+             "half rel", "of tol", "result"]]
     for row in report.rows:
         label = f"keras ({report.keras_backend})" if row.adapter == "keras" and report.keras_backend else row.adapter
-        worst = row.of_tolerance
         rows.append([
-            row.loss, label, str(row.cases), _fmt(row.value.abs), _fmt(row.value.rel),
-            _fmt(row.grad.abs), _fmt(row.grad.rel), _fmt(row.half.rel),
-            f"{worst:.0%}" if math.isfinite(worst) else "inf",
+            "  " + label, str(row.cases), _fmt(row.value.abs), _fmt(row.value.rel),
+            _fmt(row.grad.abs), _fmt(row.grad.rel), _fmt(row.half.rel), _percent(row.of_tolerance),
             "pass" if row.ok else f"FAIL {row.failed}/{row.cases}",
         ])
     if report.rows:
-        lines.append(format_table(rows))
+        table = format_table(rows).splitlines()
+        lines += table[:2]
+        loss = None
+        for row, text in zip(report.rows, table[2:], strict=True):
+            if row.loss != loss:
+                loss = row.loss
+                lines.append(loss)
+            lines.append(text)
     failures = [(row, case, msg) for row in report.rows for case, msg in row.failures]
     if failures:
         lines += ["", "failures:"]
@@ -163,8 +295,9 @@ def render_report(report: Any) -> str:
 def check(args: argparse.Namespace) -> int:
     from multiloss import conformance
 
+    progress = _Progress(not args.no_progress)  # asks whether stderr is a terminal: first
     try:
-        with _Progress(not args.no_progress) as progress:
+        with quiet_native_logs(), progress:
             report = conformance.run(_split(args.loss), _split(args.frameworks), progress=progress)
     except ValueError as exc:
         print(f"multiloss check: {exc}", file=sys.stderr)
@@ -176,6 +309,18 @@ def check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
+def _check_param_names(spec: Any, params: dict[str, Any]) -> None:
+    """A ValueError naming the first ``--param`` the loss does not take, with the closest match."""
+    known = [*spec.params, *spec.static]
+    for name in params:
+        if name in known or name in spec.tensors:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        takes = f"its parameters are {', '.join(known)}" if known else "it takes no parameters"
+        raise ValueError(f"unknown parameter {name!r} for {spec.name} ({takes}){hint}")
+
+
 def compare(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -185,6 +330,7 @@ def compare(args: argparse.Namespace) -> int:
     try:
         spec = get_spec(args.loss)
         params = dict(_parse_param(p) for p in args.param)
+        _check_param_names(spec, params)
         with np.load(args.file) as data:
             arrays = {k: data[k] for k in data.files}
     except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
@@ -207,10 +353,11 @@ def compare(args: argparse.Namespace) -> int:
                  if k in spec.params or k in spec.static}, **params}
     tensors = {k: arrays[k] for k in spec.tensors}
     try:
-        result = run_compare(
-            args.loss, frameworks=_split(args.frameworks), rtol=args.rtol, atol=args.atol,
-            **tensors, **params,
-        )
+        with quiet_native_logs():
+            result = run_compare(
+                args.loss, frameworks=_split(args.frameworks), rtol=args.rtol, atol=args.atol,
+                **tensors, **params,
+            )
     except (ValueError, TypeError) as exc:
         print(f"multiloss compare: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -223,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="multiloss",
         description="multiloss: the same loss values and gradients in Keras, PyTorch, JAX and TensorFlow.",
     )
+    parser.add_argument("--version", action="version", version=f"multiloss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{check,compare}")
     frameworks_help = "comma-separated subset of keras,torch,jax,tensorflow (default: every installed one)"
 

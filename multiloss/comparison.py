@@ -63,6 +63,22 @@ def _summary(value: np.ndarray) -> str:
     return f"[{shown}{more}] shape {tuple(value.shape)}"
 
 
+def _json_value(value: Any) -> Any:
+    """A parameter as a JSON value: NumPy arrays and tuples as lists, NumPy scalars as
+    numbers, inf / nan as the strings ``"inf"`` / ``"nan"``, anything else as its repr."""
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return repr(value)
+
+
 @dataclasses.dataclass
 class Comparison:
     """Values and gradients of one loss in each framework, and their differences.
@@ -133,7 +149,7 @@ class Comparison:
 
         return {
             "loss": self.loss,
-            "params": {k: repr(v) for k, v in self.params.items()},
+            "params": {k: _json_value(v) for k, v in self.params.items()},
             "inputs": self.inputs,
             "ok": self.ok,
             "reference": self.reference,

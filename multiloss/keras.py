@@ -116,10 +116,16 @@ class MultilossLoss(keras.losses.Loss):
         params = dict(self.params)
         if self.spec.has_reduction:
             params["reduction"] = "none"
-        if not self.spec.keras_packed:
+        spec = self.spec
+        if not (spec.keras_packed or spec.keras_optional):
             return self.function(y_true, y_pred, **params)
-        tensors = {"y_true": y_true, **_unpack(self.spec, y_pred)}
-        return self.function(*(tensors[name] for name in self.spec.keras_order), **params)
+        if spec.keras_packed:
+            tensors = {"y_true": y_true, **_unpack(spec, y_pred)}
+        else:  # the two tensors Keras passes, in the Keras order
+            given = [name for name in spec.keras_order if name not in spec.keras_optional]
+            tensors = dict(zip(given, (y_true, y_pred), strict=True))
+        tensors.update(dict.fromkeys(spec.keras_optional))  # computed by the loss
+        return self.function(*(tensors[name] for name in spec.keras_order), **params)
 
     def get_config(self):
         config = super().get_config()
@@ -148,6 +154,11 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
         )
         if "y_true" not in spec.tensors:
             packed += " The targets Keras passes are not used (give ``fit`` zeros)."
+    if spec.keras_optional:
+        packed += (
+            f"\n\nKeras passes a loss only ``(y_true, y_pred)``, so this class calls the "
+            f"function with {' and '.join(f'``{n}=None``' for n in spec.keras_optional)}."
+        )
     cls = type(
         spec.class_name,
         (MultilossLoss,),

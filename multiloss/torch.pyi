@@ -5,7 +5,10 @@ from typing import Any
 
 import torch
 
-__all__ = ['BatchCircleLoss', 'BinaryCrossEntropy', 'CIoULoss', 'CategoricalHingeLoss', 'CircleLoss', 'CosineDistance', 'CrossEntropy', 'DIoULoss', 'DiceLoss', 'DynamicTaskPriority', 'GIoULoss', 'GaussianNLLLoss', 'HingeLoss', 'HuberLoss', 'IoULoss', 'JaccardLoss', 'KlDivergence', 'LinearCrossEntropy', 'LogCoshLoss', 'LovaszHingeLoss', 'LovaszSoftmaxLoss', 'MeanAbsoluteError', 'MeanSquaredError', 'MultiMarginLoss', 'PairwiseHingeLoss', 'PoissonNLLLoss', 'Poly1CrossEntropy', 'Poly1FocalLoss', 'QuantileLoss', 'SigmoidFocalLoss', 'SmoothL1Loss', 'SoftmaxFocalLoss', 'SquaredHingeLoss', 'UncertaintyWeighting', 'batch_circle_loss', 'binary_cross_entropy', 'categorical_hinge_loss', 'ciou_loss', 'circle_loss', 'cosine_distance', 'cross_entropy', 'dice_loss', 'diou_loss', 'gaussian_nll_loss', 'giou_loss', 'hinge_loss', 'huber_loss', 'iou_loss', 'jaccard_loss', 'kl_divergence', 'linear_cross_entropy', 'log_cosh_loss', 'log_uniform_candidate_sampler', 'lovasz_hinge_loss', 'lovasz_softmax_loss', 'mean_absolute_error', 'mean_squared_error', 'multi_margin_loss', 'nce_loss', 'pairwise_hinge_loss', 'poisson_nll_loss', 'poly1_cross_entropy', 'poly1_focal_loss', 'quantile_loss', 'sampled_softmax_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'smooth_labels', 'softmax_focal_loss', 'squared_hinge_loss', 'task_priority_weights', 'uncertainty_weighting']
+__all__ = ['ArcFaceLoss', 'BatchCircleLoss', 'BinaryCrossEntropy', 'CIoULoss', 'CLIPLoss', 'CTCLoss', 'CategoricalHingeLoss', 'CircleLoss', 'ContrastiveLoss', 'CosFaceLoss', 'CosineDistance', 'CrossEntropy', 'DIoULoss', 'DiceLoss', 'DistillationLoss', 'DynamicTaskPriority', 'DynamicWeightAverage', 'GIoULoss', 'GaussianNLLLoss', 'HingeLoss', 'HuberLoss', 'IoULoss', 'JSDivergence', 'JaccardLoss', 'KlDivergence', 'LinearCrossEntropy', 'ListMLELoss', 'LogCoshLoss', 'LovaszHingeLoss', 'LovaszSoftmaxLoss', 'MeanAbsoluteError', 'MeanSquaredError', 'MultiMarginLoss', 'NTXentLoss', 'PairwiseHingeLoss', 'PairwiseLogisticLoss', 'PoissonNLLLoss', 'Poly1CrossEntropy', 'Poly1FocalLoss', 'QuantileLoss', 'SigmoidFocalLoss', 'SmoothL1Loss', 'SoftmaxFocalLoss', 'SoftmaxRankingLoss', 'SquaredHingeLoss', 'SupervisedContrastiveLoss', 'TripletMarginLoss', 'UncertaintyWeighting', 'arcface_loss', 'batch_circle_loss', 'binary_cross_entropy', 'categorical_hinge_loss', 'ciou_loss', 'circle_loss', 'clip_loss', 'contrastive_loss', 'cosface_loss', 'cosine_distance', 'cross_entropy', 'ctc_loss', 'dice_loss', 'diou_loss', 'distillation_loss', 'gaussian_nll_loss', 'giou_loss', 'hinge_loss', 'huber_loss', 'iou_loss', 'jaccard_loss', 'js_divergence', 'kl_divergence', 'linear_cross_entropy', 'listmle_loss', 'log_cosh_loss', 'log_uniform_candidate_sampler', 'lovasz_hinge_loss', 'lovasz_softmax_loss', 'mean_absolute_error', 'mean_squared_error', 'multi_margin_loss', 'nce_loss', 'ntxent_loss', 'pairwise_hinge_loss', 'pairwise_logistic_loss', 'poisson_nll_loss', 'poly1_cross_entropy', 'poly1_focal_loss', 'quantile_loss', 'sampled_softmax_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'smooth_labels', 'softmax_focal_loss', 'softmax_ranking_loss', 'squared_hinge_loss', 'supervised_contrastive_loss', 'task_priority_weights', 'triplet_margin_loss', 'uncertainty_weighting']
+
+def arcface_loss(y_pred: Any, y_true: Any, *, scale: Any = ..., margin: Any = ..., easy_margin: bool = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """ArcFace: additive angular margin loss, Deng et al. 2019."""
 
 def batch_circle_loss(y_pred: Any, y_true: Any, *, margin: Any = ..., gamma: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Circle loss, class-level form on a batch of embeddings."""
@@ -22,17 +25,32 @@ def ciou_loss(y_pred: Any, y_true: Any, *, box_format: str = ..., eps: Any = ...
 def circle_loss(sp: Any, sn: Any, *, margin: Any = ..., gamma: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Circle loss, pair form (Sun et al. 2020, eq. 6)."""
 
+def clip_loss(image_embeddings: Any, text_embeddings: Any, *, temperature: Any = ..., normalize: bool = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """CLIP's symmetric contrastive loss (Radford et al. 2021), per pair."""
+
+def contrastive_loss(y_pred: Any, y_true: Any, *, margin: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Contrastive loss of pair distances (Hadsell et al. 2006), per pair."""
+
+def cosface_loss(y_pred: Any, y_true: Any, *, scale: Any = ..., margin: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """CosFace: large margin cosine loss (LMCL), Wang et al. 2018."""
+
 def cosine_distance(y_pred: Any, y_true: Any, *, axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Cosine distance: one minus the cosine similarity of the vectors along ``axis``."""
 
 def cross_entropy(y_pred: Any, y_true: Any, *, from_logits: bool = ..., class_weight: Any = ..., ignore_index: Any = ..., label_smoothing: Any = ..., z_loss: Any = ..., logit_softcap: Any = ..., axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Softmax cross entropy."""
 
+def ctc_loss(y_pred: Any, y_true: Any, pred_lengths: Any, label_lengths: Any, *, blank: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Connectionist temporal classification loss, one value per sequence."""
+
 def dice_loss(y_pred: Any, y_true: Any, *, from_logits: bool = ..., smooth: Any = ..., alpha: Any = ..., beta: Any = ..., class_weight: Any = ..., ignore_index: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Soft Dice loss (Tversky loss for other α, β), per image."""
 
 def diou_loss(y_pred: Any, y_true: Any, *, box_format: str = ..., eps: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Distance IoU loss: the IoU loss plus the squared distance of the box centres over the squared diagonal of the smallest enclosing box."""
+
+def distillation_loss(y_pred: Any, y_true: Any, *, temperature: Any = ..., axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Knowledge distillation loss (Hinton et al. 2015) per example: the KL divergence from the teacher's softened distribution to the student's, times :math:`T^2`."""
 
 def gaussian_nll_loss(y_pred: Any, y_true: Any, var: Any, *, full: bool = ..., eps: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Gaussian negative log-likelihood with predicted variances, averaged over the last axis per example."""
@@ -52,11 +70,17 @@ def iou_loss(y_pred: Any, y_true: Any, *, box_format: str = ..., eps: Any = ...,
 def jaccard_loss(y_pred: Any, y_true: Any, *, from_logits: bool = ..., smooth: Any = ..., class_weight: Any = ..., ignore_index: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Soft Jaccard (IoU) loss, per image: :func:`dice_loss` with α = β = 1."""
 
+def js_divergence(y_pred: Any, y_true: Any, *, from_logits: bool = ..., axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Jensen-Shannon divergence between two class distributions per example (natural log, so values lie in :math:`[0, \\log 2]`)."""
+
 def kl_divergence(y_pred: Any, y_true: Any, *, from_logits: bool = ..., axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Kullback-Leibler divergence KL(y_true ‖ softmax(y_pred)) per example."""
 
 def linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, bias: Any = ..., chunk_size: Any = ..., ignore_index: Any = ..., label_smoothing: Any = ..., class_weight: Any = ..., z_loss: Any = ..., logit_softcap: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Softmax cross entropy of the logits ``hidden @ weight.T + bias``, never formed whole."""
+
+def listmle_loss(y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """ListMLE loss, per list: the Plackett–Luce negative log-likelihood of the permutation :math:`\\pi` that sorts the labels in decreasing order."""
 
 def log_cosh_loss(y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Log-cosh loss, averaged over the last axis per example."""
@@ -82,8 +106,14 @@ def multi_margin_loss(y_pred: Any, y_true: Any, *, p: Any = ..., margin: Any = .
 def nce_loss(weights: Any, biases: Any, labels: Any, inputs: Any, num_sampled: Any, num_classes: Any, *, num_true: Any = ..., sampled_values: Any = ..., remove_accidental_hits: bool = ..., seed: Any = ...) -> torch.Tensor:
     """Noise-contrastive estimation: logistic regression of true against sampled classes."""
 
+def ntxent_loss(embeddings: Any, labels: Any, *, temperature: Any = ...) -> torch.Tensor:
+    """Normalized temperature-scaled cross entropy (NT-Xent), the mean over the positive pairs of a batch."""
+
 def pairwise_hinge_loss(pos_score: Any, neg_score: Any, *, margin: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Pairwise (margin ranking) hinge loss: a positive should outscore its negative."""
+
+def pairwise_logistic_loss(y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Pairwise logistic loss (RankNet), per list: the mean over the list's items of each item's logistic losses against the items it should outrank."""
 
 def poisson_nll_loss(y_pred: Any, y_true: Any, *, log_input: bool = ..., full: bool = ..., eps: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Poisson negative log-likelihood, averaged over the last axis per example."""
@@ -112,14 +142,29 @@ def smooth_labels(y_true: Any, epsilon: Any) -> torch.Tensor:
 def softmax_focal_loss(y_pred: Any, y_true: Any, *, alpha: Any = ..., gamma: Any = ..., from_logits: bool = ..., ignore_index: Any = ..., axis: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Multi-class (softmax) focal loss, Lin et al. 2017."""
 
+def softmax_ranking_loss(y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Softmax ranking loss (listwise cross entropy), per list."""
+
 def squared_hinge_loss(y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
     """Squared hinge loss, averaged over the last axis per example."""
+
+def supervised_contrastive_loss(embeddings: Any, labels: Any, *, temperature: Any = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, :math:`\\mathcal{L}^{sup}_{out}`), per anchor."""
 
 def task_priority_weights(kpis: Any, *, gamma: Any = ...) -> torch.Tensor:
     """Dynamic Task Prioritization weights (Guo et al. 2018), focal-loss style."""
 
+def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, *, margin: Any = ..., p: Any = ..., eps: Any = ..., swap: bool = ..., where: Any = ..., sample_weight: Any = ..., reduction: str = ...) -> torch.Tensor:
+    """Triplet margin loss, per triplet."""
+
 def uncertainty_weighting(losses: Any, log_vars: Any, *, task_types: Any = ..., convention: str = ...) -> torch.Tensor:
     """Homoscedastic uncertainty weighting of task losses (Kendall et al. 2018)."""
+
+class ArcFaceLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.arcface_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, scale: Any = ..., margin: Any = ..., easy_margin: bool = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
 class BatchCircleLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.batch_circle_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
@@ -151,6 +196,24 @@ class CircleLoss(torch.nn.Module):
     def forward(self, sp: Any, sn: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, sp: Any, sn: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class CLIPLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.clip_loss`; ``forward(image_embeddings, text_embeddings, where=None, sample_weight=None)``."""
+    def __init__(self, *, temperature: Any = ..., normalize: bool = ..., reduction: str = ...) -> None: ...
+    def forward(self, image_embeddings: Any, text_embeddings: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, image_embeddings: Any, text_embeddings: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class ContrastiveLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.contrastive_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, margin: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class CosFaceLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.cosface_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, scale: Any = ..., margin: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
 class CosineDistance(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.cosine_distance`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
     def __init__(self, *, axis: Any = ..., reduction: str = ...) -> None: ...
@@ -163,6 +226,12 @@ class CrossEntropy(torch.nn.Module):
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class CTCLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.ctc_loss`; ``forward(y_pred, y_true, pred_lengths, label_lengths, where=None, sample_weight=None)``."""
+    def __init__(self, *, blank: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, pred_lengths: Any, label_lengths: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, pred_lengths: Any, label_lengths: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
 class DiceLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.dice_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
     def __init__(self, *, from_logits: bool = ..., smooth: Any = ..., alpha: Any = ..., beta: Any = ..., class_weight: Any = ..., ignore_index: Any = ..., reduction: str = ...) -> None: ...
@@ -172,6 +241,12 @@ class DiceLoss(torch.nn.Module):
 class DIoULoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.diou_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
     def __init__(self, *, box_format: str = ..., eps: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class DistillationLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.distillation_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, temperature: Any = ..., axis: Any = ..., reduction: str = ...) -> None: ...
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
@@ -211,6 +286,12 @@ class JaccardLoss(torch.nn.Module):
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class JSDivergence(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.js_divergence`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
 class KlDivergence(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.kl_divergence`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
     def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ...) -> None: ...
@@ -222,6 +303,12 @@ class LinearCrossEntropy(torch.nn.Module):
     def __init__(self, *, bias: Any = ..., chunk_size: Any = ..., ignore_index: Any = ..., label_smoothing: Any = ..., class_weight: Any = ..., z_loss: Any = ..., logit_softcap: Any = ..., reduction: str = ...) -> None: ...
     def forward(self, hidden: Any, weight: Any, labels: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, hidden: Any, weight: Any, labels: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class ListMLELoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.listmle_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
 class LogCoshLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.log_cosh_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
@@ -259,11 +346,23 @@ class MultiMarginLoss(torch.nn.Module):
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class NTXentLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.ntxent_loss`; ``forward(embeddings, labels)``."""
+    def __init__(self, *, temperature: Any = ...) -> None: ...
+    def forward(self, embeddings: Any, labels: Any) -> torch.Tensor: ...
+    def __call__(self, embeddings: Any, labels: Any) -> torch.Tensor: ...
+
 class PairwiseHingeLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.pairwise_hinge_loss`; ``forward(pos_score, neg_score, where=None, sample_weight=None)``."""
     def __init__(self, *, margin: Any = ..., reduction: str = ...) -> None: ...
     def forward(self, pos_score: Any, neg_score: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, pos_score: Any, neg_score: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class PairwiseLogisticLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.pairwise_logistic_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
 class PoissonNLLLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.poisson_nll_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
@@ -307,16 +406,39 @@ class SoftmaxFocalLoss(torch.nn.Module):
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class SoftmaxRankingLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.softmax_ranking_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
+    def __init__(self, *, reduction: str = ...) -> None: ...
+    def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
 class SquaredHingeLoss(torch.nn.Module):
     """``nn.Module`` form of :func:`multiloss.torch.squared_hinge_loss`; ``forward(y_pred, y_true, where=None, sample_weight=None)``."""
     def __init__(self, *, reduction: str = ...) -> None: ...
     def forward(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
     def __call__(self, y_pred: Any, y_true: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
 
+class SupervisedContrastiveLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.supervised_contrastive_loss`; ``forward(embeddings, labels, where=None, sample_weight=None)``."""
+    def __init__(self, *, temperature: Any = ..., reduction: str = ...) -> None: ...
+    def forward(self, embeddings: Any, labels: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, embeddings: Any, labels: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
+class TripletMarginLoss(torch.nn.Module):
+    """``nn.Module`` form of :func:`multiloss.torch.triplet_margin_loss`; ``forward(anchor, positive, negative, where=None, sample_weight=None)``."""
+    def __init__(self, *, margin: Any = ..., p: Any = ..., eps: Any = ..., swap: bool = ..., reduction: str = ...) -> None: ...
+    def forward(self, anchor: Any, positive: Any, negative: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+    def __call__(self, anchor: Any, positive: Any, negative: Any, *, where: Any = ..., sample_weight: Any = ...) -> torch.Tensor: ...
+
 class DynamicTaskPriority(torch.nn.Module):
     """Dynamic Task Prioritization with a moving average of the KPIs."""
     def __init__(self, num_tasks: Any, *, gamma: Any = ..., momentum: Any = ...) -> None: ...
     def forward(self, losses: Any, kpis: Any) -> torch.Tensor: ...
+
+class DynamicWeightAverage(torch.nn.Module):
+    """Dynamic Weight Average (Liu et al. 2019, MTAN): tasks whose loss falls slowly get more weight."""
+    def __init__(self, num_tasks: Any, *, temperature: Any = ...) -> None: ...
+    def forward(self, losses: Any) -> torch.Tensor: ...
 
 class UncertaintyWeighting(torch.nn.Module):
     """Uncertainty weighting with its ``log_vars`` (one per task, initialised to 0) held as trainable weights: calling it with the task losses returns ``uncertainty_weighting(losses, log_vars, task_types=..., convention=...)``."""

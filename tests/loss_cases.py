@@ -27,6 +27,16 @@ INTEGER_LABEL_LOSSES = {
 }
 #: ``(y_pred, y_true)`` losses on L2-normalised embeddings [B, D] and integer labels [B].
 EMBEDDING_LOSSES = ("batch_circle_loss",)
+#: ``(y_pred, y_true)`` losses on cosine logits [B, C] in [-1, 1] and integer labels [B].
+COSINE_LOGIT_LOSSES = ("arcface_loss", "cosface_loss")
+#: Learning-to-rank losses: scores [B, L] and graded relevance labels [B, L] (each list
+#: with a relevant item and ties).
+RANKING_LOSSES = ("softmax_ranking_loss", "pairwise_logistic_loss", "listmle_loss")
+#: ``(y_pred, y_true)`` losses on pair distances >= 0 and {0, 1} pair labels.
+PAIR_DISTANCE_LOSSES = ("contrastive_loss",)
+#: ``(y_pred, y_true)`` losses of two sets of logits [B, C] (student and teacher, or
+#: two distributions).
+LOGIT_PAIR_LOSSES = ("distillation_loss", "js_divergence")
 #: ``(y_pred, y_true)`` losses on boxes [B, 4] (valid ``"xyxy"`` corners).
 BOX_LOSSES = ("iou_loss", "giou_loss", "diou_loss", "ciou_loss")
 #: Segmentation losses: channel-last logits [B, H, W, C] and targets [B, H, W] (ids, or
@@ -83,6 +93,17 @@ def _inputs(spec: core.LossSpec, rng: np.random.Generator) -> list[tuple[str, tu
         embeddings = rng.normal(size=(6, 4)).astype(np.float32)
         embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
         return [("embeddings", (embeddings, np.array([0, 0, 1, 1, 2, 2])), {})]
+    if spec.name in COSINE_LOGIT_LOSSES:
+        cosines = rng.uniform(-1.0, 1.0, size=(4, 5)).astype(np.float32)
+        return [("cosines", (cosines, ids), {})]
+    if spec.name in RANKING_LOSSES:
+        grades = np.array([[2, 0, 1, 0, 0], [0, 3, 3, 1, 0], [1, 1, 0, 2, 0], [0, 0, 1, 0, 0]])
+        return [("graded", (logits, grades.astype(np.float32)), {})]
+    if spec.name in PAIR_DISTANCE_LOSSES:
+        distances = rng.uniform(0.0, 2.0, size=(4, 5)).astype(np.float32)
+        return [("distances", (distances, (rng.random((4, 5)) > 0.5).astype(np.float32)), {})]
+    if spec.name in LOGIT_PAIR_LOSSES:
+        return [("logit_pair", (logits, rng.normal(scale=2.0, size=(4, 5)).astype(np.float32)), {})]
     if spec.name in BOX_LOSSES:
         corners = rng.uniform(0.0, 4.0, size=(2, 4, 2))
         sizes = rng.uniform(0.5, 3.0, size=(2, 4, 2))
@@ -114,6 +135,19 @@ def _inputs(spec: core.LossSpec, rng: np.random.Generator) -> list[tuple[str, tu
         target = rng.normal(size=(4, 5)).astype(np.float32)
         return [("per_entry_var", (logits, target, var), {}),
                 ("per_example_var", (logits, target, var[:, :1].copy()), {})]
+    if spec.tensors == ("y_pred", "y_true", "pred_lengths", "label_lengths"):  # ctc_loss
+        # every frame counted (NaN in any logit must reach the loss); a repeated label,
+        # an empty label sequence
+        frames = rng.normal(scale=2.0, size=(3, 6, 5)).astype(np.float32)
+        labels = np.array([[1, 2, 2], [4, 3, 0], [0, 0, 0]])
+        return [("sequences", (frames, labels, np.array([6, 6, 6]), np.array([3, 2, 0])), {})]
+    if spec.tensors == ("anchor", "positive", "negative"):  # triplet_margin_loss
+        return [("triplets", tuple(rng.normal(size=(3, 4, 5)).astype(np.float32)), {})]
+    if spec.tensors == ("embeddings", "labels"):  # every anchor with a positive
+        embeddings = rng.normal(size=(6, 4)).astype(np.float32)
+        return [("embeddings", (embeddings, np.array([0, 1, 0, 2, 1, 2])), {})]
+    if spec.tensors == ("image_embeddings", "text_embeddings"):  # clip_loss
+        return [("pairs", tuple(rng.normal(size=(2, 5, 4)).astype(np.float32)), {})]
     if spec.tensors == ("y_true", "epsilon"):
         return [("smooth", (np.eye(5, dtype=np.float32)[ids], np.float32(0.1)), {})]
     if spec.tensors == ("sp", "sn"):

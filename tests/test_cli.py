@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -35,6 +36,23 @@ def run_cli(*args: str, pythonpath: Path | None = None, cwd: Path | None = None)
     )
 
 
+def table_rows(out: str) -> dict[tuple[str, str], str]:
+    """``(loss, framework) -> row`` of a ``multiloss check`` table (a loss heads its own
+    line, its frameworks' rows are indented under it)."""
+    rows, loss = {}, None
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("loss / framework")) + 2
+    for line in lines[start:]:
+        if not line:
+            break
+        if not line.startswith(" "):
+            loss = line
+            continue
+        framework = re.split(r"\s{2,}", line.strip())[0]
+        rows[loss, framework] = line
+    return rows
+
+
 @pytest.mark.cross_framework
 def test_check_passes_on_every_loss_and_names_all_four_adapters():
     proc = run_cli("check", "--no-progress")
@@ -43,8 +61,10 @@ def test_check_passes_on_every_loss_and_names_all_four_adapters():
     frameworks_line = next(line for line in out.splitlines() if line.startswith("frameworks:"))
     for name in ADAPTER_NAMES:
         assert name in frameworks_line
-    table_losses = {line.split()[0] for line in out.splitlines() if line.endswith(" pass")}
-    assert table_losses == set(multiloss.available_losses())
+    rows = table_rows(out)
+    assert all(row.endswith(" pass") for row in rows.values())
+    assert {loss for loss, _ in rows} == set(multiloss.available_losses())
+    assert max(len(line) for line in out.splitlines()[:-1]) <= 100
     assert out.rstrip().splitlines()[-1].startswith("PASS:")
 
 
@@ -68,7 +88,7 @@ def test_check_fails_naming_a_broken_formula(tmp_path):
         "--no-progress", pythonpath=tmp_path, cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
-    rows = {tuple(line.split()[:2]): line for line in proc.stdout.splitlines() if re.search(r" (pass|FAIL \d+/\d+)$", line)}
+    rows = table_rows(proc.stdout)
     assert "FAIL" in rows["binary_cross_entropy", "torch"] and "FAIL" in rows["binary_cross_entropy", "jax"]
     assert rows["cross_entropy", "torch"].endswith("pass")
     summary = proc.stdout.rstrip().splitlines()[-1]
@@ -284,3 +304,161 @@ def test_an_adapter_that_cannot_import_is_named_once_with_a_hint():
     ) in text.splitlines()
     assert text.splitlines()[-1] == "FAIL: keras could not be imported (see above)"
     assert json.loads(json.dumps(report.to_dict()))["import_errors"]["keras"].startswith("import multiloss.keras")
+
+
+# --- the command's polish: --version, parameter names, JSON, width, quiet stderr --------
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"multiloss {multiloss.__version__}\n"
+
+
+def test_compare_cli_rejects_an_unknown_parameter_before_any_framework_runs(tmp_path, capsys, monkeypatch, rng):
+    from multiloss import comparison
+    from multiloss.core.registry import get_spec
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a framework ran")
+
+    monkeypatch.setattr(comparison, "compare", must_not_run)
+    path = tmp_path / "batch.npz"
+    np.savez(path, y_pred=rng.normal(size=(4, 3)).astype(np.float32), y_true=rng.integers(0, 2, size=(4, 3)).astype(np.float32))
+    assert cli.main(["compare", "sigmoid_focal_loss", str(path), "--param", "gama=2.0"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    err = captured.err
+    assert "'gama'" in err and "sigmoid_focal_loss" in err and "alpha, gamma" in err
+    assert err.rstrip().endswith("did you mean 'gamma'?")
+    # the loss' static positional arguments are parameters too
+    cli._check_param_names(get_spec("nce_loss"), {"num_sampled": 3, "num_true": 1})
+    with pytest.raises(ValueError, match="no parameters"):
+        cli._check_param_names(get_spec("smooth_labels"), {"gamma": 3})
+
+
+def test_compare_json_writes_parameters_as_json_values(tmp_path, capsys, rng):
+    from multiloss.comparison import _json_value
+
+    path = tmp_path / "batch.npz"
+    np.savez(
+        path, y_pred=rng.normal(size=(5, 3)).astype(np.float32), y_true=rng.integers(0, 3, size=5),
+        class_weight=np.array([1.0, 2.0, 0.5]),
+    )
+    argv = ["compare", "cross_entropy", str(path), "--frameworks", "torch", "--json",
+            "--param", "label_smoothing=0.1", "--param", "ignore_index=None", "--param", "from_logits=True"]
+    assert cli.main(argv) == 0
+    params = json.loads(capsys.readouterr().out)["params"]
+    assert params == {
+        "class_weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1, "ignore_index": None,
+        "from_logits": True, "reduction": "mean",
+    }
+    assert _json_value({"a": (1, np.float32(2.5)), "b": np.inf, "c": np.int64(3), "d": np.bool_(False)}) == {
+        "a": [1, 2.5], "b": "inf", "c": 3, "d": False,
+    }
+
+
+def test_check_table_fits_100_columns():
+    """The longest registered loss name, the ``keras (tensorflow)`` label, a failing row
+    with a huge share of the tolerance and a non-finite error: every line <= 100."""
+    longest = max(multiloss.available_losses(), key=len)
+    failing = conformance.Row(
+        longest, "keras", cases=17, failed=17,
+        value=conformance.Error(1.2e-10, math.inf, False, "", 2.0),
+        grad=conformance.Error(6.7e5, 3.3e-2, False, "", 12345.0),
+        half=conformance.Error(1e-3, 3.1e-3, True, "", 0.5),
+    )
+    rows = [failing] + [
+        conformance.Row(longest, adapter, cases=17, value=conformance.Error(2.6e-4, 1.1e-7, True, "", 0.18))
+        for adapter in ("torch", "jax", "tensorflow")
+    ]
+    report = conformance.Report(
+        list(ADAPTER_NAMES), rows, {}, [], [],
+        {"multiloss": multiloss.__version__, "keras": "3.15.1", "torch": "2.13.0+cpu", "jax": "0.10.2",
+         "tensorflow": "2.21.0"},
+        "tensorflow", "Keras' default backend (KERAS_BACKEND unset)",
+    )
+    text = cli.render_report(report)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100, "\n".join(line for line in lines if len(line) > 100)
+    table = table_rows(text)
+    assert table[longest, "keras (tensorflow)"].endswith("FAIL 17/17")
+    assert "1e+06%" in table[longest, "keras (tensorflow)"]
+    assert table[longest, "torch"].endswith("18%     pass")
+
+
+def test_quiet_native_logs_drops_tensorflow_log_lines_only(capfd):
+    capfd.readouterr()
+    with cli.quiet_native_logs():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1795695141.641100   26171 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"kept\nE0000 00:00:1795695186.580863   26171 util.cc:131] oneDNN supports DT_HALF only\n")
+        os.write(2, b"W0102 12:34:56.789012  7 ")
+        os.write(2, b"some_file.cc:12] a log line written in two pieces\n")
+        os.write(2, b"\rchecking 1/2")  # a progress bar
+        os.write(2, b"\rchecking 2/2\nError: kept too\n")
+    assert capfd.readouterr().err == "kept\n\rchecking 1/2\rchecking 2/2\nError: kept too\n"
+    with pytest.raises(RuntimeError), cli.quiet_native_logs():
+        raise RuntimeError
+    os.write(2, b"I0000 00:00:1.0 1 a.cc:1] after the block: not filtered\n")
+    assert capfd.readouterr().err == "I0000 00:00:1.0 1 a.cc:1] after the block: not filtered\n"
+
+
+def test_quiet_native_logs_forwards_a_partial_line_at_once():
+    """A progress bar's line without its newline reaches the real stderr while the block runs."""
+    import select
+
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    try:
+        with cli.quiet_native_logs():
+            os.write(2, b"\rchecking 3/10")
+            ready, _, _ = select.select([read_end], [], [], 5)
+            assert ready and os.read(read_end, 100) == b"\rchecking 3/10"
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_end)
+        os.close(read_end)
+
+
+def test_progress_bar_still_shows_on_a_terminal(tmp_path):
+    """stderr is a terminal: the progress bar draws there although quiet_native_logs()
+    points fd 2 at a pipe while the check runs."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "multiloss", "check", "--loss", "smooth_labels", "--frameworks", "torch"],
+            stdout=subprocess.PIPE, stderr=slave, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        os.close(slave)
+        stdout, _ = proc.communicate(timeout=300)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, stdout[-3000:]
+    assert b"checking" in seen
+
+
+@pytest.mark.cross_framework
+def test_check_prints_no_tensorflow_log_noise():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script = shutil.which("multiloss", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "multiloss"]
+    proc = subprocess.run(
+        command + ["check", "--loss", "cross_entropy", "--no-progress"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.stderr == ""

@@ -132,3 +132,39 @@ def test_segmentation_keras_example():
 def test_every_segmentation_example_is_tested():
     scripts = {p.name for p in EXAMPLES.glob("segmentation_*.py")} - {"segmentation_data.py"}
     assert scripts == {*SEGMENTATION_EXAMPLES, "segmentation_keras.py"}
+
+
+# --- metric learning (ArcFace on scikit-learn's digits) ----------------------------------
+
+METRIC_STEP = re.compile(r"^step\s+(\d+)\s+arcface ([\d.]+)$", re.M)
+METRIC_ACCURACY = re.compile(
+    r"^held-out accuracy: nearest class centre ([\d.]+)\s+cosine logits ([\d.]+)$", re.M
+)
+METRIC_EXAMPLES = ["metric_torch.py", "metric_jax.py", "metric_tensorflow.py"]
+
+
+def check_metric_training(stdout: str) -> None:
+    steps = [(int(s), float(loss)) for s, loss in METRIC_STEP.findall(stdout)]
+    assert len(steps) >= 3 and steps[0][0] == 0 and steps[-1][0] >= 200, stdout
+    assert steps[-1][1] < 0.05 * steps[0][1], stdout  # s=16, m=0.3: ~10 at the start
+    accuracy = METRIC_ACCURACY.findall(stdout)
+    assert len(accuracy) == 1, stdout
+    centre, logit = map(float, accuracy[0])
+    assert centre > 0.9 and logit > 0.9, stdout  # chance is 0.1 (10 digits)
+
+
+@pytest.mark.cross_framework
+@pytest.mark.parametrize("script", METRIC_EXAMPLES)
+def test_metric_framework_example(script):
+    check_metric_training(run_example(script, None))
+
+
+def test_metric_keras_example():
+    stdout = run_example("metric_keras.py", frameworks.keras_backend())
+    assert f"backend {frameworks.keras_backend()}" in stdout
+    check_metric_training(stdout)
+
+
+def test_every_metric_example_is_tested():
+    scripts = {p.name for p in EXAMPLES.glob("metric_*.py")} - {"metric_data.py"}
+    assert scripts == {*METRIC_EXAMPLES, "metric_keras.py"}

@@ -545,3 +545,201 @@ def test_dynamic_task_priority_jax_apply_is_pure_and_jits():
         np.testing.assert_allclose(np.asarray(eager_state["kpi_average"]), average, rtol=1e-5)
         state = new_state
     np.testing.assert_array_equal(np.asarray(initial["kpi_average"]), 0.0)
+
+
+# --- DynamicWeightAverage (Liu et al. 2019, MTAN) ---------------------------------------
+
+DWA_FLOOR = np.float32(1.1754944e-38)  # both losses of a ratio are floored here (DWA_FLOOR)
+
+
+def dwa_reference(calls, temperature=2.0):
+    """The MTAN recurrence in float64 NumPy: at call k, w = K·softmax(r/T) with
+    r_t = L_t(k−1)/L_t(k−2) (losses floored at DWA_FLOOR), all weights 1 for k < 2
+    (the reference code's ``lambda_weight``, per call instead of per epoch). Returns the
+    outputs and the weights of every call."""
+    history, outputs, weights = [], [], []
+    for losses in calls:
+        losses = np.asarray(losses, np.float64)
+        if len(history) >= 2:
+            r = np.maximum(history[-1], DWA_FLOOR) / np.maximum(history[-2], DWA_FLOOR)
+            e = np.exp((r - r.max()) / temperature)
+            w = len(losses) * e / e.sum()
+        else:
+            w = np.ones(len(losses))
+        outputs.append(np.sum(w * losses))
+        weights.append(w)
+        history.append(losses)
+    return outputs, weights
+
+
+DWA_CALLS = [  # (K = 3) losses falling at different rates, then one rising
+    np.float32([1.0, 2.0, 0.5]),
+    np.float32([0.8, 1.9, 0.45]),
+    np.float32([0.5, 1.8, 0.44]),
+    np.float32([0.4, 1.0, 0.6]),
+    np.float32([0.35, 0.9, 0.5]),
+]
+
+
+@pytest.mark.parametrize("temperature", [2.0, 0.5, 10.0])
+def test_dynamic_weight_average_follows_the_mtan_recurrence(adapter, temperature):
+    dwa = Stateful(adapter, "DynamicWeightAverage", 3, temperature=temperature)
+    assert dwa.trainable_names() == []
+    outputs, weights = dwa_reference(DWA_CALLS, temperature)
+    for k, losses in enumerate(DWA_CALLS):
+        value, _, (dl,) = dwa.value_and_grad(losses)
+        np.testing.assert_allclose(value, outputs[k], rtol=1e-6, err_msg=f"call {k}")
+        np.testing.assert_allclose(dl, weights[k], rtol=1e-6, err_msg=f"call {k}")  # w, held constant
+        np.testing.assert_allclose(dwa.get("previous_losses"), losses, rtol=0)
+        if k:
+            np.testing.assert_allclose(dwa.get("earlier_losses"), DWA_CALLS[k - 1], rtol=0)
+        assert dwa.get("calls") == k + 1
+    assert not np.allclose(weights[-1], 1.0)  # the weights did move
+
+
+def test_dynamic_weight_average_guards_zero_losses_and_keeps_nan(adapter):
+    calls = [np.float32([0.0, 1.0, 0.0]), np.float32([1.0, 1.0, 0.0]), np.float32([2.0, 3.0, 1e30]),
+             np.float32([1.0, 1.0, 1.0]), np.float32([1.0, 1.0, 1.0])]
+    for temperature in (2.0, 1e-30):  # a tiny T: r/T overflows unless shifted first
+        dwa = Stateful(adapter, "DynamicWeightAverage", 3, temperature=temperature)
+        outputs, weights = dwa_reference(calls, temperature)
+        for k, losses in enumerate(calls):
+            value, _, (dl,) = dwa.value_and_grad(losses)
+            assert np.isfinite(value) and np.all(np.isfinite(dl)), (temperature, k, value, dl)
+            np.testing.assert_allclose(dl, weights[k], rtol=1e-6, atol=1e-30)
+            np.testing.assert_allclose(value, outputs[k], rtol=1e-6)
+    dwa = Stateful(adapter, "DynamicWeightAverage", 2)
+    for losses in ([1.0, np.nan], [1.0, 1.0], [1.0, 1.0]):
+        value, _, _ = dwa.value_and_grad(np.float32(losses))
+    assert np.isnan(value)  # a stored NaN loss reaches the weights
+
+
+def test_dynamic_weight_average_takes_a_sequence_of_scalars(adapter):
+    dwa = adapter.module.DynamicWeightAverage(3)
+    outputs, _ = dwa_reference(DWA_CALLS)
+    state = dwa.init() if adapter.name == "jax" else None
+    for losses, want in zip(DWA_CALLS, outputs, strict=True):
+        scalars = [adapter.tensor(np.float32(v)) for v in losses]
+        if adapter.name == "jax":
+            value, state = dwa.apply(state, scalars)
+        else:
+            value = dwa(scalars)
+        np.testing.assert_allclose(frameworks.to_numpy(value), want, rtol=1e-6)
+
+
+def test_dynamic_weight_average_checks_its_arguments(adapter):
+    cls = adapter.module.DynamicWeightAverage
+    with pytest.raises(ValueError, match="num_tasks"):
+        cls(0)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        cls(2, temperature=0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        cls(2, temperature=-1.0)
+    with pytest.raises(TypeError, match="temperature"):
+        cls(2, temperature="2")
+    with pytest.raises(TypeError):
+        cls(2, momentum=0.5)
+    dwa = Stateful(adapter, "DynamicWeightAverage", 2)
+    with pytest.raises(ValueError, match=r"losses .*\(2\).*\(3,\)"):
+        dwa.value_and_grad(np.ones(3, np.float32))
+
+
+@pytest.mark.cross_framework
+def test_dynamic_weight_average_torch_buffers_state_dict_and_compile():
+    import torch
+
+    import multiloss.torch as mlt
+
+    outputs, _ = dwa_reference(DWA_CALLS)
+    dwa = mlt.DynamicWeightAverage(3)
+    assert list(dwa.parameters()) == []
+    assert set(dict(dwa.named_buffers())) == {"previous_losses", "earlier_losses", "calls"}
+    for losses in DWA_CALLS[:3]:
+        dwa(torch.from_numpy(losses))
+    restored = mlt.DynamicWeightAverage(3)
+    restored.load_state_dict(dwa.state_dict())
+    assert float(restored.calls) == 3.0
+    compiled = torch.compile(restored, fullgraph=True, backend="aot_eager")
+    for losses, want in zip(DWA_CALLS[3:], outputs[3:], strict=True):
+        x = torch.from_numpy(losses).requires_grad_(True)
+        out = compiled(x)
+        (grad,) = torch.autograd.grad(out, x)
+        np.testing.assert_allclose(out.detach().item(), want, rtol=1e-6)
+        np.testing.assert_allclose(out.item(), float((grad * x).detach().sum()), rtol=1e-6)  # Σ w·L, w constant
+    np.testing.assert_array_equal(restored.previous_losses.numpy(), DWA_CALLS[-1])
+    np.testing.assert_array_equal(restored.earlier_losses.numpy(), DWA_CALLS[-2])
+
+
+@pytest.mark.cross_framework
+def test_dynamic_weight_average_tf_function_and_jax_jit():
+    import jax
+    import tensorflow as tf
+
+    import multiloss.jax as mlj
+    import multiloss.tensorflow as mltf
+
+    outputs, _ = dwa_reference(DWA_CALLS)
+    dwa = mltf.DynamicWeightAverage(3)
+    assert dwa.trainable_variables == () and len(dwa.variables) == 3
+    step = tf.function(lambda losses: dwa(losses), jit_compile=True)
+    for losses, want in zip(DWA_CALLS, outputs, strict=True):
+        np.testing.assert_allclose(step(tf.constant(losses)).numpy(), want, rtol=1e-6)
+    np.testing.assert_array_equal(dwa.earlier_losses.numpy(), DWA_CALLS[-2])
+
+    jdwa = mlj.DynamicWeightAverage(3)
+    state = initial = jdwa.init()
+    jitted = jax.jit(jdwa.apply)
+    for losses, want in zip(DWA_CALLS, outputs, strict=True):
+        grad, _ = jax.grad(lambda ls, s: jdwa.apply(s, ls), has_aux=True)(losses, state)
+        out, state = jitted(state, losses)
+        np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6)
+        np.testing.assert_allclose(float(np.sum(np.asarray(grad) * losses)), want, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(initial["calls"]), 0.0)  # apply is pure
+    assert float(state["calls"]) == len(DWA_CALLS)
+
+
+def _keras_dwa_model():
+    import keras
+
+    import multiloss.keras as mlk
+
+    @keras.saving.register_keras_serializable(package="multiloss_tests")
+    class WithDWA(keras.Model):
+        def __init__(self, num_tasks=3, temperature=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.num_tasks, self.temperature = num_tasks, temperature
+            self.weighting = mlk.DynamicWeightAverage(num_tasks, temperature=temperature)
+
+        def build(self, input_shape):
+            pass  # the weighting's state exists from __init__
+
+        def call(self, losses):
+            return self.weighting(losses)
+
+        def get_config(self):
+            return {**super().get_config(), "num_tasks": self.num_tasks, "temperature": self.temperature}
+
+    return WithDWA
+
+
+def test_dynamic_weight_average_keras_state_saved_and_reloaded(tmp_path):
+    import keras
+
+    model = _keras_dwa_model()(3, temperature=0.5)
+    assert model.weighting.trainable_weights == []
+    assert sorted(w.name for w in model.weighting.non_trainable_weights) == [
+        "calls", "earlier_losses", "previous_losses",
+    ]
+    outputs, _ = dwa_reference(DWA_CALLS, 0.5)
+    for losses in DWA_CALLS[:3]:
+        model(keras.ops.convert_to_tensor(losses))
+    path = tmp_path / "dwa.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded.weighting).__name__ == "DynamicWeightAverage"
+    assert reloaded.weighting.get_config()["temperature"] == 0.5
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded.weighting.previous_losses.value), DWA_CALLS[2])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded.weighting.earlier_losses.value), DWA_CALLS[1])
+    for losses, want in zip(DWA_CALLS[3:], outputs[3:], strict=True):  # it continues where it stopped
+        out = reloaded(keras.ops.convert_to_tensor(losses))
+        np.testing.assert_allclose(float(keras.ops.convert_to_numpy(out)), want, rtol=1e-6)

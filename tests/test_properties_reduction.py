@@ -92,6 +92,15 @@ def draw_inputs(data, loss: str):
         return (x, y), params, (0,)
     if loss == "kl_divergence":
         return (x, _probabilities(rng, rows, classes, sparse=labels != "soft")), params, (0,)
+    if loss in ("distillation_loss", "js_divergence"):  # two sets of logits
+        other = (rng.normal(size=x.shape) * scale).astype(np.float32)
+        if loss == "distillation_loss":
+            params["temperature"] = draw(st.sampled_from([1.0, 4.0, 0.05]), "temperature")
+            return (x, other), params, (0,)
+        if draw(st.booleans(), "probabilities"):
+            params["from_logits"] = False
+            x, other = _probabilities(rng, rows, classes, True), _probabilities(rng, rows, classes, False)
+        return (x, other), params, (0, 1)
     if loss == "mean_squared_error":
         return (x, rng.normal(size=x.shape).astype(np.float32)), params, (0,)
     if loss == "hinge_loss":
@@ -106,6 +115,15 @@ def draw_inputs(data, loss: str):
         sp = rng.uniform(-1, 1, size=(rows, 3)).astype(np.float32)
         sn = rng.uniform(-1, 1, size=(rows, classes)).astype(np.float32)
         return (sp, sn), params, (0, 1)
+    if loss in ("arcface_loss", "cosface_loss"):
+        params["margin"] = draw(st.sampled_from([0.2, 0.5]), "margin")
+        params["scale"] = draw(st.sampled_from([16.0, 64.0]), "scale")
+        if loss == "arcface_loss":
+            params["easy_margin"] = draw(st.booleans(), "easy_margin")
+        return (rng.uniform(-1, 1, size=(rows, classes)).astype(np.float32), ids), params, (0,)
+    if loss in ("softmax_ranking_loss", "pairwise_logistic_loss", "listmle_loss"):
+        grades = rng.integers(0, 3, size=x.shape)  # ties; some lists without a relevant item
+        return (x, grades if labels == "ids" else grades.astype(np.float32)), params, (0,)
     if loss == "batch_circle_loss":
         params["gamma"] = draw(st.sampled_from([16.0, 80.0]), "gamma")
         embeddings = rng.normal(size=(2 * rows, 4))
@@ -173,6 +191,27 @@ def draw_inputs(data, loss: str):
             one_hot = np.eye(classes, dtype=np.float32)[pixel_ids]
             return (images, one_hot), params, (0,)
         return (images, pixel_ids), params, (0,)
+    if loss == "triplet_margin_loss":
+        params["swap"] = draw(st.booleans(), "swap")
+        params["p"] = draw(st.sampled_from([1.0, 2.0, 3.0]), "p")
+        return tuple((rng.normal(size=(3, rows, classes)) * scale).astype(np.float32)), params, (0, 1, 2)
+    if loss == "contrastive_loss":
+        params["margin"] = draw(st.sampled_from([0.5, 2.0]), "margin")
+        return (rng.uniform(0.0, 2.0, size=x.shape).astype(np.float32), binary), params, (0,)
+    if loss == "supervised_contrastive_loss":  # labels 0..rows-1 twice, one odd label
+        params["temperature"] = draw(st.sampled_from([0.05, 0.5]), "temperature")
+        labels = np.append(np.repeat(rng.permutation(rows), 2), rows)
+        return ((rng.normal(size=(2 * rows + 1, 4)) * scale).astype(np.float32), labels), params, (0,)
+    if loss == "clip_loss":
+        params["temperature"] = draw(st.sampled_from([0.05, 1.0]), "temperature")
+        params["normalize"] = draw(st.booleans(), "normalize")
+        return tuple(rng.normal(size=(2, rows, 4)).astype(np.float32)), params, (0, 1)
+    if loss == "ctc_loss":  # lengths from 0 up: empty, full and unalignable sequences
+        params["blank"] = draw(st.sampled_from([0, classes - 1]), "blank")
+        frames = (rng.normal(size=(rows, 4, classes)) * scale).astype(np.float32)
+        labels = rng.integers(0, classes, size=(rows, 3))
+        lengths = (rng.integers(0, 5, size=rows), rng.integers(0, 4, size=rows))
+        return (frames, labels, *lengths), params, (0,)
     raise AssertionError(f"no random inputs for {loss}: add them here")
 
 
@@ -318,6 +357,9 @@ NON_NEGATIVE = [
     "poly1_focal_loss", "mean_absolute_error", "huber_loss", "smooth_l1_loss",
     "log_cosh_loss", "quantile_loss", "squared_hinge_loss", "categorical_hinge_loss",
     "multi_margin_loss", "iou_loss", "giou_loss", "diou_loss", "ciou_loss",
+    "distillation_loss", "js_divergence",
+    "arcface_loss", "cosface_loss",
+    "softmax_ranking_loss", "pairwise_logistic_loss", "listmle_loss",
 ]
 
 

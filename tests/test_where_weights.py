@@ -31,10 +31,11 @@ CASES = [
     p for p in all_case_params()
     if p.values[0] is not None and core.get_spec(p.values[0].loss).has_reduction
 ]
-#: The same without ``batch_circle_loss``: its ``where`` masks anchors, and a masked
+#: The same without the batch losses: their ``where`` masks anchors (pairs), and a masked
 #: sample is still the other anchors' positive or negative (API.md), so NaN in its
 #: embedding may reach them.
-PER_ENTRY_CASES = [p for p in CASES if p.values[0].loss != "batch_circle_loss"]
+BATCH_LOSSES = ("batch_circle_loss", "supervised_contrastive_loss", "clip_loss")
+PER_ENTRY_CASES = [p for p in CASES if p.values[0].loss not in BATCH_LOSSES]
 REDUCTIONS = ("none", "sum", "mean")
 
 #: The generic formula tests, heavy per loss: all four adapters once, in the
@@ -611,11 +612,19 @@ def test_keras_sample_weight_equals_keras_reduction_of_the_unreduced_values(case
         pytest.skip(f"{case.loss} takes {len(spec.tensors)} tensors: no keras.losses.Loss form")
     keras_args = [case.arrays[spec.arguments.index(n)] for n in spec.keras_order]
     class_args = keras_args
+    if spec.keras_optional:  # the class passes None for them (the case's lengths are full)
+        class_args = [a for a, n in zip(keras_args, spec.keras_order, strict=True)
+                      if n not in spec.keras_optional]
     if spec.keras_packed:  # the class reads them from y_pred's last axis
         parts = [np.asarray(case.arrays[spec.arguments.index(n)]) for n in spec.keras_packed]
         if len({p.shape for p in parts}) != 1:
             pytest.skip(f"{case.id}: {spec.keras_packed} differ in shape, so cannot be packed")
-        class_args = [case.arrays[spec.arguments.index("y_true")], np.concatenate(parts, -1)]
+        packed = np.concatenate(parts, -1)
+        y_true = (  # a loss without y_true ignores the targets Keras passes
+            case.arrays[spec.arguments.index("y_true")] if "y_true" in spec.arguments
+            else np.zeros(packed.shape[:-1], np.float32)
+        )
+        class_args = [y_true, packed]
     v = _np(getattr(mk, case.loss)(*keras_args, reduction="none", **case.params))
     rng = _seed(case.id, "keras")
     shapes = [v.shape[:1]] + ([v.shape] if v.ndim > 1 else [])

@@ -6,6 +6,7 @@ Importing this package loads no framework: the families only define functions
 
 # Importing a family registers its losses.
 from multiloss.core import (  # noqa: F401
+    angular,
     boxes,
     circle,
     crossentropy,
@@ -14,11 +15,14 @@ from multiloss.core import (  # noqa: F401
     hinge,
     likelihood,
     linear,
+    metric,
     multitask,
     overlap,
     poly,
+    ranking,
     regression,
     sampled,
+    sequence,
     smoothing,
 )
 from multiloss.core.registry import (

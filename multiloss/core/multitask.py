@@ -1,12 +1,16 @@
-"""Multi-task loss weighting: homoscedastic uncertainty weighting and Dynamic Task
-Prioritization, as functions and as stateful objects with framework-native state.
+"""Multi-task loss weighting: homoscedastic uncertainty weighting, Dynamic Task
+Prioritization and Dynamic Weight Average, as functions and as stateful objects with
+framework-native state.
 
 - Kendall, Gal & Cipolla, *Multi-Task Learning Using Uncertainty to Weigh Losses for
   Scene Geometry and Semantics*, CVPR 2018, https://arxiv.org/abs/1705.07115.
 - Guo, Haque, Huang, Yeung & Fei-Fei, *Dynamic Task Prioritization for Multitask
   Learning*, ECCV 2018.
+- Liu, Johns & Davison, *End-to-End Multi-Task Learning with Attention* (MTAN), CVPR
+  2019, https://arxiv.org/abs/1803.10704.
 
-The stateful forms (``UncertaintyWeighting``, ``DynamicTaskPriority``) are registered
+The stateful forms (``UncertaintyWeighting``, ``DynamicTaskPriority``,
+``DynamicWeightAverage``) are registered
 step functions; every adapter turns them into its own stateful class (a Keras
 ``Layer``, a torch ``nn.Module``, a ``tf.Module``, and in JAX an ``init``/``apply``
 pair over a state dict).
@@ -16,7 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from multiloss.core.checks import check_scalar, check_vector, is_python_scalar, static_shape
+from multiloss.core.checks import (
+    check_scalar,
+    check_static_scalar,
+    check_vector,
+    is_python_scalar,
+    static_shape,
+)
 from multiloss.core.common import as_float, compute_dtype, param_tensor
 from multiloss.core.registry import StateVariable, register, register_stateful
 
@@ -24,6 +34,11 @@ TASK_TYPES = ("regression", "classification")
 CONVENTIONS = ("kendall", "simplified")
 #: KPIs are clipped into [KPI_EPS, 1 - KPI_EPS] (float32 resolves 1 - 1e-7).
 KPI_EPS = 1e-7
+#: Dynamic Weight Average floors both losses of its ratio here (the smallest normal
+#: float32): a previous loss of 0 gives a finite ratio, 0/0 gives 1.
+DWA_FLOOR = 1.1754944e-38
+#: ... and caps the ratio here (a loss over a floored 0 would overflow float32).
+DWA_RATIO_CAP = 1e30
 
 
 def stack_losses(ops: Any, losses: Any, dtype: str | None = None) -> Any:
@@ -255,3 +270,85 @@ def dynamic_task_priority_step(ops, state, losses, kpis, *, num_tasks, gamma=1.0
     weights = ops.stop_gradient(task_priority_weights(ops, new_average, gamma=gamma))
     total = ops.sum(weights * losses)
     return total, {"kpi_average": new_average, "initialized": ops.ones_like(state["initialized"])}
+
+
+def _check_dwa_config(*, num_tasks, temperature=2.0):
+    check_static_scalar("temperature", temperature, low=0.0)
+    if float(temperature) == 0.0:
+        raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")
+
+
+@register_stateful(
+    class_name="DynamicWeightAverage",
+    state=(
+        StateVariable("previous_losses", length="num_tasks", initial=0.0, trainable=False),
+        StateVariable("earlier_losses", length="num_tasks", initial=0.0, trainable=False),
+        StateVariable("calls", length=None, initial=0.0, trainable=False),
+    ),
+    check=_check_dwa_config,
+)
+def dynamic_weight_average_step(ops, state, losses, *, num_tasks, temperature=2.0):
+    r"""Dynamic Weight Average (Liu et al. 2019, MTAN): tasks whose loss falls slowly
+    get more weight.
+
+    At the :math:`k`-th call, with the task losses :math:`L_t(k-1)` and
+    :math:`L_t(k-2)` passed at the two previous calls,
+
+    .. math::
+
+        r_t = \frac{L_t(k-1)}{L_t(k-2)}, \qquad
+        w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)}, \qquad
+        \mathcal{L} = \sum_t w_t L_t(k)
+
+    over the :math:`K` tasks; every :math:`w_t = 1` at the first two calls. The weights
+    are held constant (no gradient flows into them): the gradient with respect to
+    :math:`L_t(k)` is :math:`w_t`. The losses are stored as values (no gradient) in
+    ``previous_losses`` (:math:`L(k-1)`), ``earlier_losses`` (:math:`L(k-2)`) and the
+    call counter ``calls`` (a float; only ``calls >= 2`` matters): non-trainable state, saved with the model (Keras weights,
+    torch buffers, ``tf.Variable``\ s; in JAX the state dict ``apply`` returns).
+
+    Guard: the losses are meant to be >= 0 (as in the paper); both losses of a ratio are
+    floored at :data:`DWA_FLOOR` (the smallest normal float32), so a previous loss of 0
+    gives a large finite ratio (that task takes the weight) and 0/0 gives 1; the ratio is
+    capped at :data:`DWA_RATIO_CAP` and the softmax takes :math:`(r_t - \max_j r_j)/T`
+    (the same weights), so any temperature gives finite weights: never inf or NaN from
+    finite losses. NaN losses give NaN (also while they are the stored ones).
+
+    The paper averages each task's loss over an epoch and updates the weights once per
+    epoch; call it with those averages (and use its output) once per epoch to reproduce
+    that, or once per step for the per-step variant.
+
+    Paper: https://arxiv.org/abs/1803.10704 (section 3.3, eq. 7).
+
+    Args (constructor):
+        num_tasks: number of tasks K.
+        temperature: T > 0; larger values give more even weights (the paper uses 2).
+
+    Call: ``dwa(losses)`` with ``K`` scalar losses (a sequence or a ``[K]`` tensor);
+    returns the scalar :math:`\sum_t w_t L_t(k)`.
+
+    No peer library ships it; the tests compare with a float64 NumPy implementation of
+    the recurrence above (the MTAN reference code's ``lambda_weight``).
+    """
+    previous, earlier = state["previous_losses"], state["earlier_losses"]
+    dtype = ops.dtype(previous)
+    losses = stack_losses(ops, losses, dtype)
+    if static_shape(losses) != (num_tasks,):
+        raise ValueError(
+            f"losses must have one entry per task ({num_tasks}), got losses of shape "
+            f"{static_shape(losses)}"
+        )
+    ratio = ops.maximum(previous, DWA_FLOOR) / ops.maximum(earlier, DWA_FLOOR)
+    ratio = ops.minimum(ratio, DWA_RATIO_CAP)
+    # softmax(r / T) = softmax((r − max r) / T): logits <= 0, so no inf − inf for any T
+    logits = (ratio - ops.max(ratio, axis=-1, keepdims=True)) / float(temperature)
+    weights = float(num_tasks) * ops.softmax(logits, axis=-1)
+    ready = ops.greater_equal(state["calls"], 2.0)
+    weights = ops.stop_gradient(ops.where(ready, weights, ops.ones_like(weights)))
+    total = ops.sum(weights * losses)
+    updates = {  # earlier first, from a copy: adapters assign in place, in this order
+        "earlier_losses": previous + 0.0,
+        "previous_losses": ops.stop_gradient(losses),
+        "calls": state["calls"] + 1.0,
+    }
+    return total, updates

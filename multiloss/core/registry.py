@@ -52,13 +52,15 @@ class LossSpec:
     integer_args: tuple[str, ...]
     keras_order: tuple[str, ...]
     keras_packed: tuple[str, ...] = ()  # the tensors a Keras Loss reads from y_pred
+    keras_optional: tuple[str, ...] = ()  # the tensors a Keras Loss passes as None
 
     @property
     def keras_class_name(self) -> str | None:
         """The ``keras.losses.Loss`` form's name: Keras calls a loss with
-        ``(y_true, y_pred)``, so only losses of two tensors have one, or losses whose
+        ``(y_true, y_pred)``, so only losses of two tensors have one (not counting the
+        tensors the class passes as ``None``, :attr:`keras_optional`), or losses whose
         other tensors are packed into ``y_pred`` (:attr:`keras_packed`)."""
-        if len(self.tensors) == 2 or self.keras_packed:
+        if len(self.tensors) - len(self.keras_optional) == 2 or self.keras_packed:
             return self.class_name
         return None
 
@@ -97,6 +99,7 @@ def register(
     static: tuple[str, ...] = (),
     keras_order: tuple[str, ...] | None = None,
     keras_packed: tuple[str, ...] = (),
+    keras_optional: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a core loss ``fn(ops, *arguments, **params)``.
 
@@ -117,6 +120,10 @@ def register(
             means then the variances); every other tensor but ``y_true`` must be here.
             A loss without ``y_true`` (``anchor, positive, negative``) packs them all
             and its Keras class ignores the targets Keras passes.
+        keras_optional: tensors the core function accepts as ``None`` (it then
+            computes a default, e.g. ``ctc_loss``'s full sequence lengths); the Keras
+            ``Loss`` class, called with ``(y_true, y_pred)`` only, passes ``None`` for
+            them, so a loss of two other tensors gets a Keras class.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got kind={kind!r}")
@@ -152,12 +159,20 @@ def register(
         if sorted(order) != sorted(arguments):
             raise ValueError(f"{fn.__name__}: keras_order {order} must permute {arguments}")
         if keras_packed:
-            left = sorted(set(arguments) - set(static) - set(keras_packed))
+            left = sorted(set(arguments) - set(static) - set(keras_packed) - set(keras_optional))
             if left not in ([], ["y_true"]) or len(set(keras_packed)) != len(keras_packed):
                 raise ValueError(
                     f"{fn.__name__}: keras_packed {keras_packed} must name each tensor "
                     f"but y_true once (tensors: {arguments})"
                 )
+        optional = set(keras_optional)
+        if not optional <= set(arguments) - set(static) - {"y_true", "y_pred"} or (
+            optional & set(keras_packed)
+        ):
+            raise ValueError(
+                f"{fn.__name__}: keras_optional {keras_optional} must name tensors other "
+                f"than y_true and y_pred, not packed (tensors: {arguments})"
+            )
         spec = LossSpec(
             name=fn.__name__,
             fn=fn,
@@ -170,6 +185,7 @@ def register(
             integer_args=tuple(a for a in integer_args if a in arguments and a not in static),
             keras_order=tuple(order),
             keras_packed=tuple(keras_packed),
+            keras_optional=tuple(keras_optional),
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:
             raise ValueError(f"a loss named {spec.name!r} is registered already")

@@ -250,6 +250,7 @@ class Ops:
     custom_gradient = KerasFunction("core")
     fori_loop = KerasFunction("core")
     is_tensor = KerasFunction("core")
+    scan = KerasFunction("core")
     scatter = KerasFunction("core")
     shape = KerasFunction("core")
     slice = KerasFunction("core")

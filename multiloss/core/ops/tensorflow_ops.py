@@ -107,6 +107,53 @@ class TensorFlowOps(Ops):
             return self.reduce_examples(loss, reduction)
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
+    def scan(
+        self, f: Callable[..., Any], init: Any, xs: Any = None, length: Any = None,
+        reverse: bool = False, unroll: Any = 1,
+    ) -> tuple[Any, Any]:
+        """``keras.ops.scan`` (``jax.lax.scan``'s semantics) as a ``tf.while_loop`` with
+        ``maximum_iterations``, which XLA needs to differentiate the loop (Keras' own
+        loop has none: ``jit_compile=True`` refuses its gradient). The first step runs
+        before the loop, to learn the structure of the outputs ``f`` stacks."""
+        xs_flat = [] if xs is None else [tf.convert_to_tensor(x) for x in tf.nest.flatten(xs)]
+        if length is not None:
+            n = int(length)
+        else:
+            n = xs_flat[0].shape[0]
+            n = tf.shape(xs_flat[0])[0] if n is None else n
+        if isinstance(n, int) and n == 0:
+            raise ValueError("scan over 0 steps: nothing gives the outputs' structure")
+
+        def inputs(i: Any) -> Any:
+            if xs is None:
+                return None
+            return tf.nest.pack_sequence_as(xs, [tf.gather(x, i) for x in xs_flat])
+
+        first = n - 1 if reverse else 0
+        carry, y = f(init, inputs(first))
+        y_flat = [] if y is None else [tf.convert_to_tensor(v) for v in tf.nest.flatten(y)]
+        arrays = [
+            tf.TensorArray(v.dtype, size=n, element_shape=v.shape).write(first, v)
+            for v in y_flat
+        ]
+
+        def body(i: Any, carry: Any, arrays: list) -> tuple:
+            carry, y = f(carry, inputs(i))
+            if arrays:
+                arrays = [a.write(i, v) for a, v in zip(arrays, tf.nest.flatten(y), strict=True)]
+            return (i - 1 if reverse else i + 1), carry, arrays
+
+        start = n - 2 if reverse else 1
+        _, carry, arrays = tf.while_loop(
+            lambda i, carry, arrays: i >= 0 if reverse else i < n,
+            body,
+            (tf.constant(start), carry, arrays),
+            maximum_iterations=n - 1,
+        )
+        if y is None:
+            return carry, None
+        return carry, tf.nest.pack_sequence_as(y, [a.stack() for a in arrays])
+
     def custom_vjp(
         self,
         forward: Callable[..., tuple[Any, tuple]],

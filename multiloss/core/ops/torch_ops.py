@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 
 from multiloss.core.ops.base import Ops
 
@@ -565,6 +566,24 @@ class TorchOps(Ops):
         if not torch.compiler.is_compiling():
             return x
         return super().after(x, *deps)
+
+    def scan(
+        self, f: Callable[..., Any], init: Any, xs: Any = None, length: Any = None,
+        reverse: bool = False, unroll: Any = 1,
+    ) -> tuple[Any, Any]:
+        """``keras.ops.scan`` as a Python loop (``torch.compile`` unrolls it), without
+        Keras' zero placeholder per step when ``f`` returns no output."""
+        leaves, tree = pytree.tree_flatten(xs)
+        n = int(length) if length is not None else leaves[0].shape[0]
+        carry, ys = init, []
+        for i in reversed(range(n)) if reverse else range(n):
+            carry, y = f(carry, None if xs is None else pytree.tree_unflatten([x[i] for x in leaves], tree))
+            ys.append(y)
+        if not ys or ys[0] is None:
+            return carry, None
+        if reverse:
+            ys.reverse()
+        return carry, pytree.tree_map(lambda *step: torch.stack(step), *ys)
 
     def custom_vjp(
         self,
