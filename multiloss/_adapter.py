@@ -167,6 +167,8 @@ class Namespace:
 
     def loss_class(self, class_name: str) -> type:
         for spec in core.registry().values():
+            if class_name in spec.class_aliases and self._has_class(spec):
+                return self.loss_class(spec.class_name)  # a renamed class: the same object
             if spec.class_name == class_name and self._has_class(spec):
                 key = (class_name, spec.fn)
                 if key not in self._cache:
@@ -200,6 +202,7 @@ class Namespace:
         specs = core.registry().values()
         names = [spec.name for spec in specs]
         names += [spec.class_name for spec in specs if self._has_class(spec)]
+        names += [alias for spec in specs if self._has_class(spec) for alias in spec.class_aliases]
         if self.stateful_factory is not None:
             names += list(core.stateful_registry())
         return sorted(names) + sorted(self.extras)

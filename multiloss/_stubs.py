@@ -191,6 +191,10 @@ def render(adapter: str) -> str:
         for spec in specs:
             if spec.class_name and spec.class_name in module.__all__:
                 lines += _loss_class(adapter, spec, getattr(module, spec.class_name), config)
+        for spec in specs:
+            if spec.class_name and spec.class_name in module.__all__:
+                lines += [f"{alias} = {spec.class_name}  # its earlier name" for alias in spec.class_aliases]
+        lines.append("")
     for name, stateful in sorted(stateful_registry().items()):
         lines += _stateful_class(stateful, getattr(module, name), config)
     return "\n".join(lines).rstrip() + "\n"

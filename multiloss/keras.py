@@ -170,7 +170,10 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
             f"(``reduction`` is Keras' own).{packed}\n\n{spec.doc}",
         },
     )
-    return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
+    cls = keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
+    for alias in spec.class_aliases:  # models saved under an earlier name still load
+        keras.saving.get_custom_objects()[f"{_PACKAGE}>{alias}"] = cls
+    return cls
 
 
 class MultilossLayer(keras.layers.Layer):

@@ -8,7 +8,7 @@ import keras
 from multiloss._keras_head import LinearCrossEntropyHead as LinearCrossEntropyHead
 from multiloss.core.registry import LossSpec, StatefulSpec
 
-__all__ = ['ArcFaceLoss', 'BatchCircleLoss', 'BinaryCrossEntropy', 'CIoULoss', 'CLIPLoss', 'CTCLoss', 'CategoricalHingeLoss', 'CircleLoss', 'ContrastiveLoss', 'CosFaceLoss', 'CosineDistance', 'CrossEntropy', 'DIoULoss', 'DiceLoss', 'DistillationLoss', 'DynamicTaskPriority', 'DynamicWeightAverage', 'GIoULoss', 'GaussianNLLLoss', 'HingeLoss', 'HuberLoss', 'IoULoss', 'JSDivergence', 'JaccardLoss', 'KlDivergence', 'ListMLELoss', 'LogCoshLoss', 'LovaszHingeLoss', 'LovaszSoftmaxLoss', 'MeanAbsoluteError', 'MeanSquaredError', 'MultiMarginLoss', 'NTXentLoss', 'PairwiseHingeLoss', 'PairwiseLogisticLoss', 'PoissonNLLLoss', 'Poly1CrossEntropy', 'Poly1FocalLoss', 'QuantileLoss', 'SigmoidFocalLoss', 'SmoothL1Loss', 'SoftmaxFocalLoss', 'SoftmaxRankingLoss', 'SquaredHingeLoss', 'SupervisedContrastiveLoss', 'TripletMarginLoss', 'UncertaintyWeighting', 'arcface_loss', 'batch_circle_loss', 'binary_cross_entropy', 'categorical_hinge_loss', 'ciou_loss', 'circle_loss', 'clip_loss', 'contrastive_loss', 'cosface_loss', 'cosine_distance', 'cross_entropy', 'ctc_loss', 'dice_loss', 'diou_loss', 'distillation_loss', 'gaussian_nll_loss', 'giou_loss', 'hinge_loss', 'huber_loss', 'iou_loss', 'jaccard_loss', 'js_divergence', 'kl_divergence', 'linear_cross_entropy', 'listmle_loss', 'log_cosh_loss', 'log_uniform_candidate_sampler', 'lovasz_hinge_loss', 'lovasz_softmax_loss', 'mean_absolute_error', 'mean_squared_error', 'multi_margin_loss', 'nce_loss', 'ntxent_loss', 'pairwise_hinge_loss', 'pairwise_logistic_loss', 'poisson_nll_loss', 'poly1_cross_entropy', 'poly1_focal_loss', 'quantile_loss', 'sampled_softmax_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'smooth_labels', 'softmax_focal_loss', 'softmax_ranking_loss', 'squared_hinge_loss', 'supervised_contrastive_loss', 'task_priority_weights', 'triplet_margin_loss', 'uncertainty_weighting']
+__all__ = ['ArcFaceLoss', 'BatchCircleLoss', 'BinaryCrossEntropy', 'CIoULoss', 'CLIPLoss', 'CTCLoss', 'CategoricalHingeLoss', 'CircleLoss', 'ContrastiveLoss', 'CosFaceLoss', 'CosineDistance', 'CrossEntropy', 'DIoULoss', 'DiceLoss', 'DistillationLoss', 'DynamicTaskPriority', 'DynamicWeightAverage', 'GIoULoss', 'GaussianNLLLoss', 'HingeLoss', 'HuberLoss', 'IoULoss', 'JSDivergence', 'JaccardLoss', 'KLDivergence', 'KlDivergence', 'ListMLELoss', 'LogCoshLoss', 'LovaszHingeLoss', 'LovaszSoftmaxLoss', 'MeanAbsoluteError', 'MeanSquaredError', 'MultiMarginLoss', 'NTXentLoss', 'PairwiseHingeLoss', 'PairwiseLogisticLoss', 'PoissonNLLLoss', 'Poly1CrossEntropy', 'Poly1FocalLoss', 'QuantileLoss', 'SigmoidFocalLoss', 'SmoothL1Loss', 'SoftmaxFocalLoss', 'SoftmaxRankingLoss', 'SquaredHingeLoss', 'SupervisedContrastiveLoss', 'TripletMarginLoss', 'UncertaintyWeighting', 'arcface_loss', 'batch_circle_loss', 'binary_cross_entropy', 'categorical_hinge_loss', 'ciou_loss', 'circle_loss', 'clip_loss', 'contrastive_loss', 'cosface_loss', 'cosine_distance', 'cross_entropy', 'ctc_loss', 'dice_loss', 'diou_loss', 'distillation_loss', 'gaussian_nll_loss', 'giou_loss', 'hinge_loss', 'huber_loss', 'iou_loss', 'jaccard_loss', 'js_divergence', 'kl_divergence', 'linear_cross_entropy', 'listmle_loss', 'log_cosh_loss', 'log_uniform_candidate_sampler', 'lovasz_hinge_loss', 'lovasz_softmax_loss', 'mean_absolute_error', 'mean_squared_error', 'multi_margin_loss', 'nce_loss', 'ntxent_loss', 'pairwise_hinge_loss', 'pairwise_logistic_loss', 'poisson_nll_loss', 'poly1_cross_entropy', 'poly1_focal_loss', 'quantile_loss', 'sampled_softmax_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'smooth_labels', 'softmax_focal_loss', 'softmax_ranking_loss', 'squared_hinge_loss', 'supervised_contrastive_loss', 'task_priority_weights', 'triplet_margin_loss', 'uncertainty_weighting']
 
 class MultilossLoss(keras.losses.Loss):
     spec: LossSpec
@@ -263,7 +263,7 @@ class JSDivergence(MultilossLoss):
     """``keras.losses.Loss`` form of :func:`multiloss.keras.js_divergence` (``reduction`` is Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
-class KlDivergence(MultilossLoss):
+class KLDivergence(MultilossLoss):
     """``keras.losses.Loss`` form of :func:`multiloss.keras.kl_divergence` (``reduction`` is Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
@@ -350,6 +350,8 @@ class SupervisedContrastiveLoss(MultilossLoss):
 class TripletMarginLoss(MultilossLoss):
     """``keras.losses.Loss`` form of :func:`multiloss.keras.triplet_margin_loss` (``reduction`` is Keras' own)."""
     def __init__(self, *, margin: Any = ..., p: Any = ..., eps: Any = ..., swap: bool = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
+
+KlDivergence = KLDivergence  # its earlier name
 
 class DynamicTaskPriority(MultilossLayer):
     """Dynamic Task Prioritization with a moving average of the KPIs."""

@@ -301,3 +301,14 @@ def test_gaussian_nll_loss_class_fit_save_reload(tmp_path):
 def test_gaussian_nll_loss_class_refuses_an_odd_last_axis():
     with pytest.raises(ValueError, match=r"y_pred and var.*divisible by 2.*\(4, 5\)"):
         mk.GaussianNLLLoss()(np.zeros((4, 2), np.float32), np.ones((4, 5), np.float32))
+
+
+def test_renamed_class_keeps_its_earlier_name_and_old_saves_load():
+    """``KlDivergence`` became ``KLDivergence`` (spelt as Keras spells it): the earlier
+    name is the same class, and a config saved under it deserializes."""
+    assert mk.KlDivergence is mk.KLDivergence
+    assert "KlDivergence" in mk.__all__ and "KLDivergence" in mk.__all__
+    saved = keras.saving.serialize_keras_object(mk.KLDivergence(axis=-1, name="kl"))
+    saved["registered_name"] = "multiloss>KlDivergence"  # as a model saved before the rename
+    revived = keras.saving.deserialize_keras_object(saved)
+    assert type(revived) is mk.KLDivergence and revived.name == "kl"

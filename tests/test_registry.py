@@ -213,3 +213,10 @@ def test_keras_stateful_layer_is_built_on_construction(recwarn):
     assert layer.built
     Holder().build((None, 1))
     assert not [w for w in recwarn if "unbuilt state" in str(w.message)]
+
+
+def test_class_aliases_are_the_same_class():
+    import multiloss.torch as mt
+
+    assert mt.KlDivergence is mt.KLDivergence
+    assert "KlDivergence" in mt.__all__ and "KlDivergence" in dir(mt)

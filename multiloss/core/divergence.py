@@ -20,7 +20,7 @@ from multiloss.core.registry import register
 from multiloss.core.targets import TINY, categorical_targets
 
 
-@register(kind="per_example")
+@register(kind="per_example", class_name="KLDivergence", class_aliases=("KlDivergence",))
 def kl_divergence(
     ops, y_pred, y_true, *, from_logits=True, axis=-1,
     where=None, sample_weight=None, reduction="mean",

@@ -53,6 +53,7 @@ class LossSpec:
     keras_order: tuple[str, ...]
     keras_packed: tuple[str, ...] = ()  # the tensors a Keras Loss reads from y_pred
     keras_optional: tuple[str, ...] = ()  # the tensors a Keras Loss passes as None
+    class_aliases: tuple[str, ...] = ()  # earlier names of the class forms, kept working
 
     @property
     def keras_class_name(self) -> str | None:
@@ -100,6 +101,7 @@ def register(
     keras_order: tuple[str, ...] | None = None,
     keras_packed: tuple[str, ...] = (),
     keras_optional: tuple[str, ...] = (),
+    class_aliases: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a core loss ``fn(ops, *arguments, **params)``.
 
@@ -124,6 +126,8 @@ def register(
             computes a default, e.g. ``ctc_loss``'s full sequence lengths); the Keras
             ``Loss`` class, called with ``(y_true, y_pred)`` only, passes ``None`` for
             them, so a loss of two other tensors gets a Keras class.
+        class_aliases: earlier names of the class forms (a renamed class stays
+            importable, and Keras models saved with the old name still load).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got kind={kind!r}")
@@ -186,6 +190,7 @@ def register(
             keras_order=tuple(order),
             keras_packed=tuple(keras_packed),
             keras_optional=tuple(keras_optional),
+            class_aliases=tuple(class_aliases),
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:
             raise ValueError(f"a loss named {spec.name!r} is registered already")
