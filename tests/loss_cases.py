@@ -194,3 +194,12 @@ ADAPTERS_ONCE = [pytest.param("keras", id="keras")] + [
     pytest.param(name, id=name, marks=pytest.mark.cross_framework)
     for name in ("torch", "jax", "tensorflow")
 ]
+
+
+def assert_value_and_grads(adapter, loss, arrays, want, want_grads, wrt, tol, **params):
+    """``adapter``'s value of ``loss`` and its gradients at ``wrt`` equal the references
+    within ``tol`` (``assert_allclose`` keywords)."""
+    value, grads = adapter.value_and_grad(loss, *arrays, wrt=wrt, **params)
+    np.testing.assert_allclose(value, want, **tol)
+    for got, expected in zip(grads, want_grads, strict=True):
+        np.testing.assert_allclose(got, expected, **tol)

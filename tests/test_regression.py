@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from conftest import Adapter
 from loss_cases import ADAPTERS_ONCE
+from loss_cases import assert_value_and_grads as check_value_and_grads
 
 
 @pytest.fixture(params=ADAPTERS_ONCE)
@@ -43,10 +44,7 @@ def torch_reference(elementwise, arrays, reduction, wrt):
 
 
 def assert_value_and_grads(adapter, loss, arrays, want, want_grads, wrt, tol=TOL, **params):
-    value, grads = adapter.value_and_grad(loss, *arrays, wrt=wrt, **params)
-    np.testing.assert_allclose(value, want, **tol)
-    for got, expected in zip(grads, want_grads, strict=True):
-        np.testing.assert_allclose(got, expected, **tol)
+    check_value_and_grads(adapter, loss, arrays, want, want_grads, wrt, tol, **params)
 
 
 def keras_numbers(fn, y_true, y_pred, **kwargs):

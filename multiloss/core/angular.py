@@ -23,13 +23,13 @@ import math
 from typing import Any
 
 from multiloss.core.checks import (
+    check_flag,
     check_reduction,
     check_scalar,
     check_static_scalar,
-    is_python_scalar,
     static_shape,
 )
-from multiloss.core.common import param_tensor
+from multiloss.core.paired import check_positive, scalar_param
 from multiloss.core.reduction import reduce
 from multiloss.core.registry import register
 from multiloss.core.targets import categorical_targets
@@ -37,13 +37,6 @@ from multiloss.core.targets import categorical_targets
 #: The largest ArcFace margin: θ_t + m stays within [0, π] for every θ_t the easy
 #: margin penalises (θ_t < π/2), and cos(θ_t + m) keeps decreasing in θ_t.
 MAX_ARC_MARGIN = math.pi / 2
-
-
-def _check_scale(scale: Any) -> None:
-    """``scale`` > 0: a Python/NumPy number (checked) or a scalar tensor (traced)."""
-    check_scalar("scale", scale, low=0.0)
-    if is_python_scalar(scale) and not float(scale) > 0.0:
-        raise ValueError(f"scale must be > 0, got scale={float(scale)}")
 
 
 def _check_shapes(y_pred: Any, y_true: Any) -> None:
@@ -122,8 +115,7 @@ def _margin_cross_entropy(
     is_target = ops.equal(labels, ops.arange(num_classes, dtype=ops.dtype(t.labels)))
     target = ops.squeeze(ops.take_along_axis(cosines, labels, axis=-1), -1)
     margined = ops.where(is_target, ops.expand_dims(target_fn(target), -1), cosines)
-    if not is_python_scalar(scale):
-        scale = param_tensor(ops, scale, t.dtype)
+    scale = scalar_param(ops, scale, t.dtype)
     neg_log_pt = _target_neg_log_prob(ops, margined * scale, is_target)
     return reduce(ops, neg_log_pt, reduction, t.out_dtype, entries=t.entries)
 
@@ -206,10 +198,9 @@ def arcface_loss(
         [0.0808, 13.2045]
     """
     check_reduction(reduction)
-    _check_scale(scale)
+    check_positive("scale", scale)
     check_static_scalar("margin", margin, low=0.0, high=MAX_ARC_MARGIN)
-    if not isinstance(easy_margin, bool):
-        raise TypeError(f"easy_margin must be a bool, got easy_margin={easy_margin!r}")
+    check_flag("easy_margin", easy_margin)
     margin = float(margin)
     cos_m, sin_m = math.cos(margin), math.sin(margin)
     threshold = math.cos(math.pi - margin)  # θ + m = π
@@ -284,13 +275,11 @@ def cosface_loss(
         [0.0614, 14.0868]
     """
     check_reduction(reduction)
-    _check_scale(scale)
+    check_positive("scale", scale)
     check_scalar("margin", margin, low=0.0)
 
     def target_fn(cos_t):
-        if is_python_scalar(margin):
-            return cos_t - margin
-        return cos_t - param_tensor(ops, margin, ops.dtype(cos_t))
+        return cos_t - scalar_param(ops, margin, ops.dtype(cos_t))
 
     return _margin_cross_entropy(
         ops, y_pred, y_true, target_fn, scale, where, sample_weight, reduction

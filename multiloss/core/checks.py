@@ -96,6 +96,12 @@ def check_broadcastable(name: str, shape: tuple, target: tuple, target_name: str
         )
 
 
+def check_flag(name: str, value: Any) -> None:
+    """A Python bool (a static switch: ``from_logits``, ``full``, ``swap``, ...)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {name}={value!r}")
+
+
 def is_python_scalar(value: Any) -> bool:
     if type(value) is float or type(value) is int:  # the common case, no ABC check
         return True

@@ -22,14 +22,9 @@ from multiloss.core.checks import (
     is_python_scalar,
     static_shape,
 )
-from multiloss.core.common import as_float, compute_dtype, param_tensor
+from multiloss.core.common import as_float, compute_dtype, masked_logsumexp, param_tensor
 from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
-
-#: Logit given to masked-out pairs: exp() of it is exactly 0 next to any real logit
-#: (|γ·α·(s − Δ)| stays far below 1e30), and unlike -inf it keeps gradients finite
-#: when a whole row is masked out.
-_MASKED_LOGIT = -1e30
 
 
 def _circle_params(ops: Any, margin: Any, gamma: Any, dtype: str) -> tuple[Any, Any]:
@@ -38,12 +33,6 @@ def _circle_params(ops: Any, margin: Any, gamma: Any, dtype: str) -> tuple[Any, 
     margin = margin if is_python_scalar(margin) else param_tensor(ops, margin, dtype)
     gamma = gamma if is_python_scalar(gamma) else param_tensor(ops, gamma, dtype)
     return margin, gamma
-
-
-def _masked_logsumexp(ops: Any, logits: Any, mask: Any) -> Any:
-    if mask is not None:
-        logits = ops.where(mask, logits, ops.full_like(logits, _MASKED_LOGIT))
-    return ops.logsumexp(logits, axis=-1)
 
 
 def circle_rows(
@@ -57,7 +46,7 @@ def circle_rows(
     alpha_n = ops.stop_gradient(ops.relu(sn + margin))
     logit_p = -gamma * alpha_p * (sp - (1.0 - margin))
     logit_n = gamma * alpha_n * (sn - margin)
-    total = _masked_logsumexp(ops, logit_n, neg_mask) + _masked_logsumexp(ops, logit_p, pos_mask)
+    total = masked_logsumexp(ops, logit_n, neg_mask) + masked_logsumexp(ops, logit_p, pos_mask)
     return ops.softplus(total)
 
 

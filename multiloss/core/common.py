@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The logit a mask puts on left-out entries: its exp is exactly 0 beside any real
+#: logit, and a row of only masked entries still has a finite logsumexp.
+MASKED_LOGIT = -1e30
+
 #: Half-precision inputs are computed in float32 and the result cast back.
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32"}
 
@@ -38,3 +42,11 @@ def safe_divide(ops: Any, total: Any, count: Any) -> Any:
     nonzero = ops.not_equal(count, 0)
     denominator = ops.where(nonzero, count, ops.ones_like(count))
     return ops.where(nonzero, total / denominator, ops.zeros_like(total))
+
+
+def masked_logsumexp(ops: Any, logits: Any, mask: Any, axis: int = -1) -> Any:
+    """``logsumexp`` over ``axis`` of the entries where ``mask`` is True (``None``: all);
+    a row with none gives a finite value near :data:`MASKED_LOGIT`."""
+    if mask is not None:
+        logits = ops.where(mask, logits, ops.full_like(logits, MASKED_LOGIT))
+    return ops.logsumexp(logits, axis=axis)

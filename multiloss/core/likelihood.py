@@ -8,6 +8,7 @@ import math
 
 from multiloss.core.checks import (
     check_broadcastable,
+    check_flag,
     check_rank,
     check_reduction,
     static_shape,
@@ -20,11 +21,6 @@ from multiloss.core.registry import register
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _check_flag(name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {name}={value!r}")
 
 
 @register(kind="per_example", class_name="PoissonNLLLoss", integer_args=())
@@ -76,8 +72,8 @@ def poisson_nll_loss(
     exp(y_pred))`` up to Keras' 1e-7 inside its log.
     """
     check_reduction(reduction)
-    _check_flag("log_input", log_input)
-    _check_flag("full", full)
+    check_flag("log_input", log_input)
+    check_flag("full", full)
     check_positive("eps", eps, allow_zero=True)
     prediction, target, out_dtype, chosen = paired_inputs(
         ops, y_pred, y_true, where, sample_weight
@@ -164,7 +160,7 @@ def gaussian_nll_loss(
     reduction="none").mean(-1)``; ``"mean"`` equals torch's ``"mean"``.
     """
     check_reduction(reduction)
-    _check_flag("full", full)
+    check_flag("full", full)
     check_positive("eps", eps)
     pred_shape, var_shape = static_shape(y_pred), static_shape(var)
     check_rank("y_pred", pred_shape, 1)

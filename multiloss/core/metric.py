@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from multiloss.core.checks import (
+    check_flag,
     check_rank,
     check_reduction,
     check_same_shape,
@@ -24,14 +25,10 @@ from multiloss.core.checks import (
     check_static_scalar,
     static_shape,
 )
-from multiloss.core.common import as_float, compute_dtype, safe_divide
+from multiloss.core.common import as_float, compute_dtype, masked_logsumexp, safe_divide
 from multiloss.core.paired import check_positive, scalar_param
 from multiloss.core.reduction import entries, reduce
 from multiloss.core.registry import register
-
-#: Logit given to the pairs a row leaves out: exp() of it is exactly 0 next to any
-#: real logit, and unlike -inf it keeps gradients finite when a whole row is left out.
-_MASKED_LOGIT = -1e30
 
 #: Machine epsilon per dtype (NT-Xent floors the squared norm at it, as optax).
 _EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
@@ -41,11 +38,6 @@ _TORCH_NORM_EPS = 1e-12
 #: float16 gradients cannot hold the 1/1e-12 of a zero embedding: float16 inputs floor
 #: the norm at √ε(float16) = 2⁻⁵, as optax does for float16.
 _FLOAT16_NORM_FLOOR = 2.0**-5
-
-
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {name}={value!r}")
 
 
 def _scaled_norm(ops: Any, x: Any, p: float = 2.0) -> Any:
@@ -117,15 +109,6 @@ def _pair_masks(ops: Any, labels: Any) -> tuple[Any, Any, Any]:
     return ops.logical_and(same, others), ops.logical_not(same), others
 
 
-def _masked_logsumexp(ops: Any, logits: Any, mask: Any, axis: int = -1) -> Any:
-    logits = ops.where(mask, logits, ops.full_like(logits, _MASKED_LOGIT))
-    return ops.logsumexp(logits, axis=axis)
-
-
-def _temperature(ops: Any, temperature: Any, dtype: str) -> Any:
-    return scalar_param(ops, temperature, dtype)
-
-
 # --- triplets and pairs -------------------------------------------------------------------
 
 
@@ -185,7 +168,7 @@ def triplet_margin_loss(
     if float(p) <= 0.0:
         raise ValueError(f"p must be > 0 (a norm degree), got p={float(p)}")
     check_positive("eps", eps, allow_zero=True)
-    _check_flag("swap", swap)
+    check_flag("swap", swap)
     anchor_shape = static_shape(anchor)
     check_rank("anchor", anchor_shape, 1)
     check_same_shape("positive", static_shape(positive), "anchor", anchor_shape)
@@ -302,9 +285,9 @@ def ntxent_loss(ops, embeddings, labels, *, temperature=0.07):
     dtype, out_dtype = compute_dtype(ops, embeddings)
     floor = _EPS.get(ops.dtype(embeddings), _EPS["float32"]) ** 0.5
     unit = _normalize(ops, as_float(ops, embeddings, dtype), floor)
-    logits = ops.matmul(unit, ops.transpose(unit)) / _temperature(ops, temperature, dtype)
+    logits = ops.matmul(unit, ops.transpose(unit)) / scalar_param(ops, temperature, dtype)
     positive, negative, _ = _pair_masks(ops, labels)
-    negatives = ops.expand_dims(_masked_logsumexp(ops, logits, negative), -1)
+    negatives = ops.expand_dims(masked_logsumexp(ops, logits, negative), -1)
     pair = ops.softplus(negatives - logits)
     total = ops.sum(ops.where(positive, pair, ops.zeros_like(pair)))
     count = ops.sum(ops.cast(positive, dtype))
@@ -370,14 +353,14 @@ def supervised_contrastive_loss(
     dtype, out_dtype = compute_dtype(ops, embeddings)
     chosen = entries(ops, where, sample_weight, label_shape, dtype, "labels (one value per anchor)")
     unit = _normalize(ops, as_float(ops, embeddings, dtype), _torch_floor(ops.dtype(embeddings)))
-    logits = ops.matmul(unit, ops.transpose(unit)) / _temperature(ops, temperature, dtype)
+    logits = ops.matmul(unit, ops.transpose(unit)) / scalar_param(ops, temperature, dtype)
     positive, _, others = _pair_masks(ops, labels)
     count = ops.sum(ops.cast(positive, dtype), axis=-1)
     valid = ops.greater(count, 0.0)
     mean_positive = ops.sum(ops.where(positive, logits, ops.zeros_like(logits)), axis=-1) / (
         ops.where(valid, count, ops.ones_like(count))
     )
-    loss = _masked_logsumexp(ops, logits, others) - mean_positive
+    loss = masked_logsumexp(ops, logits, others) - mean_positive
     return reduce(ops, loss, reduction, out_dtype, mask=valid, entries=chosen)
 
 
@@ -438,7 +421,7 @@ def clip_loss(
     """
     check_reduction(reduction)
     check_positive("temperature", temperature)
-    _check_flag("normalize", normalize)
+    check_flag("normalize", normalize)
     image_shape = static_shape(image_embeddings)
     if len(image_shape) != 2:
         raise ValueError(
@@ -457,7 +440,7 @@ def clip_loss(
     if normalize:
         floor = _torch_floor(ops.dtype(image_embeddings))
         image, text = _normalize(ops, image, floor), _normalize(ops, text, floor)
-    logits = ops.matmul(image, ops.transpose(text)) / _temperature(ops, temperature, dtype)
+    logits = ops.matmul(image, ops.transpose(text)) / scalar_param(ops, temperature, dtype)
     index = ops.cumsum(ops.ones_like(logits[:, 0], dtype="int32")) - 1
     diagonal = ops.equal(ops.expand_dims(index, 1), ops.expand_dims(index, 0))
     matching = ops.sum(ops.where(diagonal, logits, ops.zeros_like(logits)), axis=-1)

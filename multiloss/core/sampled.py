@@ -37,13 +37,8 @@ from typing import Any
 import numpy as np
 
 from multiloss.core.checks import check_labels_in_range, check_static_scalar, static_shape
-from multiloss.core.common import as_float, compute_dtype
+from multiloss.core.common import MASKED_LOGIT, as_float, compute_dtype
 from multiloss.core.registry import register
-
-#: Added (as a replacement value) to the sampled logits of accidental hits. TensorFlow
-#: adds -FLOAT_MAX; a finite value far below any logit gives the same (zero)
-#: probability and keeps every gradient finite.
-_MASKED_LOGIT = -1e30
 
 
 def _static_int(ops: Any, name: str, value: Any, *, low: int = 1) -> int:
@@ -399,8 +394,10 @@ def _sampled_logits(
             ),
             axis=1,
         )  # [B, S]
+        # TensorFlow adds -FLOAT_MAX to accidental hits; a finite logit far below any
+        # other gives the same (zero) probability and keeps every gradient finite
         sampled_logits = ops.where(
-            hits, ops.full_like(sampled_logits, _MASKED_LOGIT), sampled_logits
+            hits, ops.full_like(sampled_logits, MASKED_LOGIT), sampled_logits
         )
     if remove_accidental_hits and with_kept:
         kept = ops.concatenate(
