@@ -131,11 +131,29 @@ def single_framework(session: nox.Session, framework: str) -> None:
             session.error(f"multiloss check with only {framework}: {problems}")
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site: generated pages and figures current, `mkdocs build --strict`, offline.
+
+    Fails when docs/losses/ or docs/figures/ differ from what the code gives (rerun
+    ``python docs/build_pages.py`` / ``python docs/figures.py``), on any MkDocs warning
+    (a broken link, a formula that does not convert to MathML, a page missing from the
+    nav), or when a built page loads a script, style sheet or font from the network.
+    The site goes to a temporary directory; ``mkdocs build`` writes site/ (ignored).
+    """
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "NO_MKDOCS_2_WARNING": "1"}
+    session.run(sys.executable, "docs/build_pages.py", "--check", env=env)
+    session.run(sys.executable, "docs/figures.py", "--check", env=env)
+    with tempfile.TemporaryDirectory(prefix="multiloss-site-") as site:
+        session.run(sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", site, env=env)
+        session.run(sys.executable, "docs/check_site.py", site, env=env)
+
+
 #: The sessions ``nox`` runs by default, in two streams side by side: CI has two cores
 #: and the tests are mostly single-threaded Python (small tensors), so two processes
 #: take about half the wall time of one. The streams take about the same time.
 STREAMS = (
-    ("cross_framework",),
+    ("cross_framework", "docs"),
     tuple(f"tests(backend='{b}')" for b in BACKENDS)
     + tuple(f"single_framework(framework='{f}')" for f in SINGLE_FRAMEWORKS),
 )

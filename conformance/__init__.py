@@ -3,6 +3,6 @@
 The case builders (``conformance/cases/<family>.py``) compute expected values and
 gradients with peer libraries (``torch.nn.functional``, ``optax.losses``, ``tf.nn``,
 ``keras.losses``) or float64 formulas, never with multiloss; ``python -m
-conformance.generate`` writes them to ``multiloss/conformance_data/`` (shipped with
+conformance.generate`` writes them to ``multiloss/verify/data/`` (shipped with
 the package, read by ``multiloss check``).
 """

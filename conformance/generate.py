@@ -2,7 +2,7 @@
 
 Runs every case builder in ``conformance/cases/`` (expected values from peer libraries
 or float64 formulas, never from multiloss) and writes one file per loss to
-``multiloss/conformance_data/<loss>.json``, the folder ``multiloss check`` reads.
+``multiloss/verify/data/<loss>.json``, the folder ``multiloss check`` reads.
 Deterministic: inputs come from generators seeded by the loss name, the references run
 in float64 on one thread, expected values keep 10 significant digits and the JSON is
 written with sorted keys, so an unchanged builder reproduces its file byte for byte.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make `conformance` and `multiloss` importable
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_OUT = ROOT / "multiloss" / "conformance_data"
+DEFAULT_OUT = ROOT / "multiloss" / "verify" / "data"
 
 
 def _setup() -> None:
@@ -39,7 +39,7 @@ def _setup() -> None:
 
 
 def render(loss: str, cases: list[dict]) -> str:
-    from multiloss.conformance import dump_json
+    from multiloss.verify.encoding import dump_json
 
     data = {
         "loss": loss,

@@ -32,16 +32,21 @@ class TwoTaskNet(torch.nn.Module):
 
 
 def main():
+    """Train, print progress, and return the run: one dict per step (``step``, ``mse``,
+    ``cross_entropy``, ``total``, ``log_vars``), before that step's update."""
     torch.manual_seed(0)
     x, y_reg, labels = (torch.from_numpy(a) for a in make_data())
     net = TwoTaskNet()
     weighting = ml.UncertaintyWeighting(2, task_types=["regression", "classification"])
     optimizer = torch.optim.Adam([*net.parameters(), *weighting.parameters()], lr=0.05)
+    history = []
     for step in range(STEPS + 1):
         prediction, logits = net(x)
         mse = ml.mean_squared_error(prediction, y_reg)
         ce = ml.cross_entropy(logits, labels)
         total = weighting([mse, ce])
+        history.append({"step": step, "mse": mse.item(), "cross_entropy": ce.item(),
+                        "total": total.item(), "log_vars": weighting.log_vars.tolist()})
         if step % 10 == 0:
             print(f"step {step:3d}  mse {mse.item():.4f}  cross_entropy {ce.item():.4f}  total {total.item():.4f}")
         if step < STEPS:
@@ -50,6 +55,7 @@ def main():
             optimizer.step()
     log_vars = weighting.log_vars.detach().numpy()
     print(f"log_vars (regression, classification): {log_vars[0]:.4f}, {log_vars[1]:.4f}")
+    return history
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def available_losses() -> list[str]:
 def __getattr__(name: str):
     # multiloss.compare is imported on first use (it loads no framework either).
     if name == "compare":
-        from multiloss.comparison import compare
+        from multiloss.verify.compare import compare
 
         return compare
     raise AttributeError(f"module 'multiloss' has no attribute {name!r}")

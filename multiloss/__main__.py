@@ -1,5 +1,5 @@
 import sys
 
-from multiloss.cli import main
+from multiloss.verify.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from multiloss import core
+from multiloss import _help, core
 from multiloss.core.registry import LossSpec, StatefulSpec
 
 Call = Callable[[LossSpec, tuple, dict], Any]
@@ -29,6 +29,11 @@ def public_signature(
         for p in sig.parameters.values()
     ]
     return sig.replace(parameters=params)
+
+
+def adapter_name(module: str) -> str:
+    """``"torch"`` for ``"multiloss.torch"``: the key of :data:`multiloss._help.FRAMEWORKS`."""
+    return module.rsplit(".", 1)[-1]
 
 
 def make_function(
@@ -71,7 +76,9 @@ def make_function(
 
     function.__name__ = function.__qualname__ = spec.name
     function.__module__ = module
-    function.__doc__ = f"{module}.{spec.name}{signature}\n\n{spec.doc}"
+    function.__doc__ = _help.function_doc(
+        spec, adapter_name(module), f"{module}.{spec.name}{signature}", order, defaults
+    )
     function.__signature__ = signature  # type: ignore[attr-defined]
     function.__wrapped__ = spec.fn  # type: ignore[attr-defined]
     return function
@@ -174,6 +181,7 @@ class Namespace:
                 if key not in self._cache:
                     cls = self.class_factory(spec, self.function(spec.name))
                     cls.__module__ = self.module
+                    cls.__doc__ = _help.loss_class_doc(spec, adapter_name(self.module), cls)
                     self._cache[key] = cls
                 return self._cache[key]
         stateful = core.stateful_registry().get(class_name)
@@ -183,7 +191,7 @@ class Namespace:
                 cls = self.stateful_factory(stateful)
                 cls.__module__ = self.module
                 cls.__qualname__ = class_name
-                cls.__doc__ = stateful.doc
+                cls.__doc__ = _help.stateful_doc(stateful, adapter_name(self.module), cls)
                 self._cache[key] = cls
             return self._cache[key]
         raise AttributeError(f"module {self.module!r} has no attribute {class_name!r}")

@@ -144,21 +144,6 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
         MultilossLoss.__init__(self, **kwargs)
 
     __init__.__signature__ = class_init_signature(spec, keras_params)  # type: ignore[attr-defined]
-    packed = ""
-    if spec.keras_packed:
-        packed = (
-            f"\n\nKeras passes a loss only ``(y_true, y_pred)``, so this class's "
-            f"``y_pred`` is the function's {' and '.join(f'``{n}``' for n in spec.keras_packed)} "
-            f"in equal parts along the last axis: ``keras.ops.concatenate(["
-            f"{', '.join(spec.keras_packed)}], axis=-1)``."
-        )
-        if "y_true" not in spec.tensors:
-            packed += " The targets Keras passes are not used (give ``fit`` zeros)."
-    if spec.keras_optional:
-        packed += (
-            f"\n\nKeras passes a loss only ``(y_true, y_pred)``, so this class calls the "
-            f"function with {' and '.join(f'``{n}=None``' for n in spec.keras_optional)}."
-        )
     cls = type(
         spec.class_name,
         (MultilossLoss,),
@@ -166,8 +151,7 @@ def _make_loss_class(spec: LossSpec, function: Any) -> type:
             "spec": spec,
             "function": staticmethod(function),
             "__init__": __init__,
-            "__doc__": f"``keras.losses.Loss`` form of :func:`multiloss.keras.{spec.name}` "
-            f"(``reduction`` is Keras' own).{packed}\n\n{spec.doc}",
+            # __doc__ (with how packed tensors travel in y_pred): written by multiloss._help
         },
     )
     cls = keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)

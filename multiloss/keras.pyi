@@ -176,179 +176,179 @@ def uncertainty_weighting(losses: Any, log_vars: Any, *, task_types: Any = ..., 
     """Homoscedastic uncertainty weighting of task losses (Kendall et al. 2018)."""
 
 class ArcFaceLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.arcface_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.arcface_loss`: ``loss_fn = ArcFaceLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, scale: Any = ..., margin: Any = ..., easy_margin: bool = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class BatchCircleLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.batch_circle_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.batch_circle_loss`: ``loss_fn = BatchCircleLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, margin: Any = ..., gamma: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class BinaryCrossEntropy(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.binary_cross_entropy` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.binary_cross_entropy`: ``loss_fn = BinaryCrossEntropy(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., alpha: Any = ..., label_smoothing: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CategoricalHingeLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.categorical_hinge_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.categorical_hinge_loss`: ``loss_fn = CategoricalHingeLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CIoULoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.ciou_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.ciou_loss`: ``loss_fn = CIoULoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, box_format: str = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CircleLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.circle_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.circle_loss`: ``loss_fn = CircleLoss(...)``, then ``loss_fn(sp, sn, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, margin: Any = ..., gamma: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CLIPLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.clip_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.clip_loss`: ``loss_fn = CLIPLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, temperature: Any = ..., normalize: bool = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class ContrastiveLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.contrastive_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.contrastive_loss`: ``loss_fn = ContrastiveLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, margin: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CosFaceLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.cosface_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.cosface_loss`: ``loss_fn = CosFaceLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, scale: Any = ..., margin: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CosineDistance(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.cosine_distance` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.cosine_distance`: ``loss_fn = CosineDistance(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CrossEntropy(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.cross_entropy` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.cross_entropy`: ``loss_fn = CrossEntropy(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., class_weight: Any = ..., ignore_index: Any = ..., label_smoothing: Any = ..., z_loss: Any = ..., logit_softcap: Any = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class CTCLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.ctc_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.ctc_loss`: ``loss_fn = CTCLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, blank: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class DiceLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.dice_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.dice_loss`: ``loss_fn = DiceLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., smooth: Any = ..., alpha: Any = ..., beta: Any = ..., class_weight: Any = ..., ignore_index: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class DIoULoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.diou_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.diou_loss`: ``loss_fn = DIoULoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, box_format: str = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class DistillationLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.distillation_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.distillation_loss`: ``loss_fn = DistillationLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, temperature: Any = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class GaussianNLLLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.gaussian_nll_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.gaussian_nll_loss`: ``loss_fn = GaussianNLLLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, full: bool = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class GIoULoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.giou_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.giou_loss`: ``loss_fn = GIoULoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, box_format: str = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class HingeLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.hinge_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.hinge_loss`: ``loss_fn = HingeLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class HuberLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.huber_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.huber_loss`: ``loss_fn = HuberLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, delta: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class IoULoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.iou_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.iou_loss`: ``loss_fn = IoULoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, box_format: str = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class JaccardLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.jaccard_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.jaccard_loss`: ``loss_fn = JaccardLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., smooth: Any = ..., class_weight: Any = ..., ignore_index: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class JSDivergence(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.js_divergence` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.js_divergence`: ``loss_fn = JSDivergence(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class KLDivergence(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.kl_divergence` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.kl_divergence`: ``loss_fn = KLDivergence(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class ListMLELoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.listmle_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.listmle_loss`: ``loss_fn = ListMLELoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class LogCoshLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.log_cosh_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.log_cosh_loss`: ``loss_fn = LogCoshLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class LovaszHingeLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.lovasz_hinge_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.lovasz_hinge_loss`: ``loss_fn = LovaszHingeLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, ignore_index: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class LovaszSoftmaxLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.lovasz_softmax_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.lovasz_softmax_loss`: ``loss_fn = LovaszSoftmaxLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, from_logits: bool = ..., ignore_index: Any = ..., classes: str = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class MeanAbsoluteError(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.mean_absolute_error` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.mean_absolute_error`: ``loss_fn = MeanAbsoluteError(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class MeanSquaredError(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.mean_squared_error` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.mean_squared_error`: ``loss_fn = MeanSquaredError(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class MultiMarginLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.multi_margin_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.multi_margin_loss`: ``loss_fn = MultiMarginLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, p: Any = ..., margin: Any = ..., class_weight: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class NTXentLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.ntxent_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.ntxent_loss`: ``loss_fn = NTXentLoss(...)``, then ``loss_fn(labels, embeddings, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, temperature: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class PairwiseHingeLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.pairwise_hinge_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.pairwise_hinge_loss`: ``loss_fn = PairwiseHingeLoss(...)``, then ``loss_fn(pos_score, neg_score, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, margin: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class PairwiseLogisticLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.pairwise_logistic_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.pairwise_logistic_loss`: ``loss_fn = PairwiseLogisticLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class PoissonNLLLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.poisson_nll_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.poisson_nll_loss`: ``loss_fn = PoissonNLLLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, log_input: bool = ..., full: bool = ..., eps: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class Poly1CrossEntropy(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.poly1_cross_entropy` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.poly1_cross_entropy`: ``loss_fn = Poly1CrossEntropy(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, epsilon: Any = ..., label_smoothing: Any = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class Poly1FocalLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.poly1_focal_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.poly1_focal_loss`: ``loss_fn = Poly1FocalLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, epsilon: Any = ..., alpha: Any = ..., gamma: Any = ..., focal: str = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class QuantileLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.quantile_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.quantile_loss`: ``loss_fn = QuantileLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, quantile: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SigmoidFocalLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.sigmoid_focal_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.sigmoid_focal_loss`: ``loss_fn = SigmoidFocalLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, alpha: Any = ..., gamma: Any = ..., from_logits: bool = ..., normalizer: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SmoothL1Loss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.smooth_l1_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.smooth_l1_loss`: ``loss_fn = SmoothL1Loss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, beta: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SoftmaxFocalLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.softmax_focal_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.softmax_focal_loss`: ``loss_fn = SoftmaxFocalLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, alpha: Any = ..., gamma: Any = ..., from_logits: bool = ..., ignore_index: Any = ..., axis: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SoftmaxRankingLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.softmax_ranking_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.softmax_ranking_loss`: ``loss_fn = SoftmaxRankingLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SquaredHingeLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.squared_hinge_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.squared_hinge_loss`: ``loss_fn = SquaredHingeLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class SupervisedContrastiveLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.supervised_contrastive_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.supervised_contrastive_loss`: ``loss_fn = SupervisedContrastiveLoss(...)``, then ``loss_fn(labels, embeddings, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, temperature: Any = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 class TripletMarginLoss(MultilossLoss):
-    """``keras.losses.Loss`` form of :func:`multiloss.keras.triplet_margin_loss` (``reduction`` is Keras' own)."""
+    """``keras.losses.Loss`` form of :func:`multiloss.keras.triplet_margin_loss`: ``loss_fn = TripletMarginLoss(...)``, then ``loss_fn(y_true, y_pred, sample_weight=None)`` (``reduction`` and ``sample_weight`` are Keras' own)."""
     def __init__(self, *, margin: Any = ..., p: Any = ..., eps: Any = ..., swap: bool = ..., reduction: str = ..., name: Any = ..., dtype: Any = ...) -> None: ...
 
 KlDivergence = KLDivergence  # its earlier name

@@ -58,9 +58,7 @@ def _make_module(spec: LossSpec, function: Any) -> type:
             "__init__": __init__,
             "forward": forward,
             "extra_repr": extra_repr,
-            "__doc__": f"``nn.Module`` form of :func:`multiloss.torch.{spec.name}`; "
-            f"``forward({', '.join(spec.arguments + tuple(f'{p}=None' for p in call_params))})``."
-            f"\n\n{spec.doc}",
+            # __doc__: written by multiloss._help when the namespace builds the class
         },
     )
 

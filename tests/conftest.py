@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402,F401  (torch before tensorflow, always)
 
-from multiloss import frameworks  # noqa: E402
+from multiloss.verify import frameworks  # noqa: E402
 
 ADAPTERS = frameworks.ADAPTERS
 frameworks.import_adapters(ADAPTERS)

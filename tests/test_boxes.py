@@ -19,7 +19,7 @@ import torch
 from loss_cases import ADAPTERS_ONCE
 
 import multiloss.torch as mt
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 LOSSES = ("iou_loss", "giou_loss", "diou_loss", "ciou_loss")
 FORMATS = ("xyxy", "xywh", "cxcywh")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 
 def circle_pair_reference(sp, sn, margin, gamma):

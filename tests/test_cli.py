@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import multiloss
-from multiloss import cli, conformance, frameworks
+from multiloss.verify import check, cli, console, frameworks, logs, report
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTER_NAMES = ("keras", "torch", "jax", "tensorflow")
@@ -122,7 +122,7 @@ def test_check_in_process_skips_a_framework_that_is_not_installed(monkeypatch, c
 def test_progress_bar_without_rich(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rich.progress", None)  # import fails: plain text bar
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    with cli._Progress(True) as progress:
+    with console.Progress(True) as progress:
         assert progress.bar is None
         progress(6, 12, "kl_divergence · jax")
         err = capsys.readouterr().err
@@ -137,12 +137,12 @@ def test_check_usage_errors(capsys):
 
 
 def test_missing_cases_fail_the_report(monkeypatch):
-    real = conformance.load_cases
-    monkeypatch.setattr(conformance, "load_cases", lambda losses=None, directory=None: {})
-    report = conformance.run(["smooth_labels"], ["torch"])
-    assert report.missing == ["smooth_labels"] and not report.ok
-    assert "without reference cases: smooth_labels" in cli.render_report(report)
-    monkeypatch.setattr(conformance, "load_cases", real)
+    from multiloss.verify import reference
+
+    monkeypatch.setattr(reference, "load_cases", lambda losses=None, directory=None: {})
+    result = check.run(["smooth_labels"], ["torch"])
+    assert result.missing == ["smooth_labels"] and not result.ok
+    assert "without reference cases: smooth_labels" in report.render_report(result)
 
 
 def test_compare_python_api(rng):
@@ -161,7 +161,7 @@ def test_compare_python_api(rng):
     text = str(result)
     for name in ADAPTER_NAMES:
         assert name in text
-    assert "AGREE" in text and "max |Δ value|" in text
+    assert "AGREE" in text and "the largest absolute difference from the first framework, keras" in text
     assert json.loads(json.dumps(result.to_dict()))["ok"] is True
 
 
@@ -195,8 +195,10 @@ def test_compare_cli_on_an_npz(tmp_path, rng):
     lines = proc.stdout.splitlines()
     for name in ADAPTER_NAMES:
         assert any(line.startswith(name) for line in lines), proc.stdout
-    assert "max |Δ value| vs keras" in proc.stdout and "max |Δ grad y_pred|" in proc.stdout
+    assert "max |Δ|: the largest absolute difference from the first framework, keras" in proc.stdout
+    assert re.search(r"^framework +value +grad y_pred$", proc.stdout, re.M), proc.stdout
     assert "AGREE: max difference between frameworks" in proc.stdout
+    assert max(len(line) for line in lines) <= 100
 
 
 def test_compare_cli_usage_errors(tmp_path, capsys):
@@ -220,7 +222,7 @@ def test_compare_cli_positional_npz(tmp_path, capsys, rng):
 
 def test_import_multiloss_loads_no_framework():
     code = (
-        "import sys, multiloss; multiloss.compare; import multiloss.conformance, multiloss.cli;"
+        "import sys, multiloss; multiloss.compare; import multiloss.verify.check, multiloss.verify.cli;"
         "print([m for m in ('torch', 'jax', 'tensorflow', 'keras') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -233,7 +235,7 @@ def test_import_multiloss_loads_no_framework():
 @pytest.fixture
 def fresh_keras_env(monkeypatch, tmp_path):
     """Keras not imported yet, KERAS_BACKEND unset, no keras.json; ``hide(...)`` makes
-    frameworks look uninstalled to multiloss.frameworks."""
+    frameworks look uninstalled to multiloss.verify.frameworks."""
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
@@ -269,7 +271,7 @@ def test_keras_plan_honours_keras_json(fresh_keras_env, tmp_path):
 
 def test_keras_skipped_with_the_reason(fresh_keras_env, monkeypatch):
     fresh_keras_env("tensorflow", "torch", "jax")
-    adapters, skipped = conformance.select_adapters()
+    adapters, skipped = frameworks.select_adapters()
     assert adapters == []
     assert skipped["keras"].startswith("Keras' backend is tensorflow (Keras' default backend, KERAS_BACKEND unset)")
     assert "pip install 'multiloss[torch]'" in skipped["keras"]
@@ -278,7 +280,7 @@ def test_keras_skipped_with_the_reason(fresh_keras_env, monkeypatch):
 
     fresh_keras_env("jax")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    adapters, skipped = conformance.select_adapters(["keras", "torch"])
+    adapters, skipped = frameworks.select_adapters(["keras", "torch"])
     assert adapters == ["torch"]
     assert skipped["keras"] == (
         "KERAS_BACKEND=jax but jax is not installed (pip install 'multiloss[jax]'); "
@@ -290,20 +292,20 @@ def test_keras_skipped_with_the_reason(fresh_keras_env, monkeypatch):
 
 def test_an_adapter_that_cannot_import_is_named_once_with_a_hint():
     error = ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
-    report = conformance.Report(
-        ["keras", "torch"], [conformance.Row("smooth_labels", "torch", cases=3)], {"jax": "jax is not installed"},
+    result = report.Report(
+        ["keras", "torch"], [report.Row("smooth_labels", "torch", cases=3)], {"jax": "jax is not installed"},
         [], [], {"multiloss": multiloss.__version__, "torch": "2"}, None,
-        import_errors={"keras": conformance._import_error("keras", error)},
+        import_errors={"keras": frameworks.import_error_message("keras", error)},
     )
-    assert not report.ok
-    text = cli.render_report(report)
+    assert not result.ok
+    text = report.render_report(result)
     assert "FAIL 1/0" not in text and "frameworks: torch 2" in text
     assert (
         "FAIL keras: import multiloss.keras raised ModuleNotFoundError: No module named 'tensorflow' "
         "(pip install 'multiloss[tensorflow-cpu]')"
     ) in text.splitlines()
     assert text.splitlines()[-1] == "FAIL: keras could not be imported (see above)"
-    assert json.loads(json.dumps(report.to_dict()))["import_errors"]["keras"].startswith("import multiloss.keras")
+    assert json.loads(json.dumps(result.to_dict()))["import_errors"]["keras"].startswith("import multiloss.keras")
 
 
 # --- the command's polish: --version, parameter names, JSON, width, quiet stderr --------
@@ -317,8 +319,9 @@ def test_version(capsys):
 
 
 def test_compare_cli_rejects_an_unknown_parameter_before_any_framework_runs(tmp_path, capsys, monkeypatch, rng):
-    from multiloss import comparison
     from multiloss.core.registry import get_spec
+    from multiloss.verify import compare as comparison
+    from multiloss.verify.console import UsageError
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a framework ran")
@@ -333,13 +336,13 @@ def test_compare_cli_rejects_an_unknown_parameter_before_any_framework_runs(tmp_
     assert "'gama'" in err and "sigmoid_focal_loss" in err and "alpha, gamma" in err
     assert err.rstrip().endswith("did you mean 'gamma'?")
     # the loss' static positional arguments are parameters too
-    cli._check_param_names(get_spec("nce_loss"), {"num_sampled": 3, "num_true": 1})
-    with pytest.raises(ValueError, match="no parameters"):
-        cli._check_param_names(get_spec("smooth_labels"), {"gamma": 3})
+    comparison.check_param_names(get_spec("nce_loss"), {"num_sampled": 3, "num_true": 1})
+    with pytest.raises(UsageError, match="no parameters"):
+        comparison.check_param_names(get_spec("smooth_labels"), {"gamma": 3})
 
 
 def test_compare_json_writes_parameters_as_json_values(tmp_path, capsys, rng):
-    from multiloss.comparison import _json_value
+    from multiloss.verify.compare import _json_value
 
     path = tmp_path / "batch.npz"
     np.savez(
@@ -363,23 +366,25 @@ def test_check_table_fits_100_columns():
     """The longest registered loss name, the ``keras (tensorflow)`` label, a failing row
     with a huge share of the tolerance and a non-finite error: every line <= 100."""
     longest = max(multiloss.available_losses(), key=len)
-    failing = conformance.Row(
+    from multiloss.verify.runner import Error
+
+    failing = report.Row(
         longest, "keras", cases=17, failed=17,
-        value=conformance.Error(1.2e-10, math.inf, False, "", 2.0),
-        grad=conformance.Error(6.7e5, 3.3e-2, False, "", 12345.0),
-        half=conformance.Error(1e-3, 3.1e-3, True, "", 0.5),
+        value=Error(1.2e-10, math.inf, False, "", 2.0),
+        grad=Error(6.7e5, 3.3e-2, False, "", 12345.0),
+        half=Error(1e-3, 3.1e-3, True, "", 0.5),
     )
     rows = [failing] + [
-        conformance.Row(longest, adapter, cases=17, value=conformance.Error(2.6e-4, 1.1e-7, True, "", 0.18))
+        report.Row(longest, adapter, cases=17, value=Error(2.6e-4, 1.1e-7, True, "", 0.18))
         for adapter in ("torch", "jax", "tensorflow")
     ]
-    report = conformance.Report(
+    result = report.Report(
         list(ADAPTER_NAMES), rows, {}, [], [],
         {"multiloss": multiloss.__version__, "keras": "3.15.1", "torch": "2.13.0+cpu", "jax": "0.10.2",
          "tensorflow": "2.21.0"},
         "tensorflow", "Keras' default backend (KERAS_BACKEND unset)",
     )
-    text = cli.render_report(report)
+    text = report.render_report(result)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 100, "\n".join(line for line in lines if len(line) > 100)
     table = table_rows(text)
@@ -388,9 +393,143 @@ def test_check_table_fits_100_columns():
     assert table[longest, "torch"].endswith("18%     pass")
 
 
+def test_compare_text_fits_100_columns_and_keeps_everything():
+    """Six gradients with long names, an array parameter, huge values, a long error: every
+    line <= 100, every number still printed (the gradient columns wrap into blocks)."""
+    from multiloss.verify.compare import Comparison
+
+    names = [f"embedding_table_of_tower_{i}" for i in range(6)]
+    value = np.full(32, -1.2345678e38)
+    grads = {f: {k: np.full((4,), 0.0) for k in names} for f in ("torch", "jax", "tensorflow")}
+    grads["jax"] = {k: np.full((4,), 1e-7 * (i + 1)) for i, k in enumerate(names)}
+    error = "ValueError: " + " ".join(f"word{i}" for i in range(60)) + "\nsecond line of it"
+    result = Comparison(
+        loss=max(multiloss.available_losses(), key=len),
+        params={"class_weight": np.linspace(0.5, 2.0, 50), "mode": "x" * 30, "reduction": "none"},
+        inputs={k: "float32 (1024, 4096, 3)" for k in names},
+        wrt=names,
+        values={f: value for f in ("torch", "jax", "tensorflow")},
+        grads=grads,
+        errors={"keras (tensorflow)": error},
+        skipped={},
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    text = str(result)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100, "\n".join(line for line in lines if len(line) > 100)
+    for i, name in enumerate(names):
+        assert re.search(rf"\bgrad {name}\b", text), name
+        assert f"{1e-7 * (i + 1):.3g}" in text
+    headers = [line for line in lines if line.startswith("framework ")]
+    assert len(headers) > 2, "the gradient columns were not cut into blocks"
+    for framework in ("torch", "jax", "tensorflow"):  # in the values table and every block
+        assert sum(line.startswith(framework + " ") for line in lines) == len(headers)
+    assert " ".join(error.split()) in " ".join(text.split())
+    assert "-1.234568e+38" in text and "class_weight=[0.5, 0.5306122, 0.5612245, 0.5918367, ...] shape (50,)" in " ".join(text.split())
+    assert lines[-1].startswith("DIFFER: max difference between frameworks")
+
+
+# --- the README shows what the commands print ----------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+NUMBER = r"(0|\d\.\de[+-]\d\d|inf|nan)"
+
+
+def readme_output(command: str) -> list[str]:
+    """The lines of the README's output block that follows the bash block running ``command``."""
+    match = re.search(rf"```bash\n{re.escape(command)}\n```\n\n```\n(.*?)```", README, re.S)
+    assert match, f"the README shows no output for {command!r}"
+    return match.group(1).splitlines()
+
+
+def cells(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_readme_check_verdict_counts_every_loss_and_case():
+    """The verdict of the README's full run counts today's losses and reference cases."""
+    from multiloss.verify import reference
+
+    total = sum(len(cases) for cases in reference.load_cases().values())
+    losses = len(multiloss.available_losses())
+    assert readme_output(".venv/bin/multiloss check")[-1] == (
+        f"PASS: {losses} losses x 4 frameworks, {4 * total} case runs, "
+        "every value and gradient within tolerance"
+    )
+
+
+@pytest.mark.cross_framework
+def test_readme_check_sample_matches_the_command(capsys):
+    """``multiloss check`` on the README's loss prints the README's lines: the same header,
+    framework and Keras lines, table columns, row format and case counts (timings and
+    errors may differ)."""
+    sample = readme_output(".venv/bin/multiloss check")
+    loss = sample[sample.index(next(line for line in sample if line.startswith("loss /"))) + 2]
+    assert cli.main(["check", "--loss", loss, "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == sample[0]
+    versions = r"frameworks: keras \((torch|jax|tensorflow)\) \S+, torch \S+, jax \S+, tensorflow \S+"
+    assert re.fullmatch(versions, sample[1]) and re.fullmatch(versions, out[1]), (sample[1], out[1])
+    assert sample[2].startswith("keras runs on ") and out[2].startswith("keras runs on ")
+    assert sample[3] == out[3] == ""
+    assert cells(sample[4]) == cells(out[4])  # the header
+    assert len(sample[5].split()) == len(out[5].split()) == len(cells(out[4]))  # the rule
+    assert sample[6] == out[6] == loss
+    row = rf"(keras \((torch|jax|tensorflow)\)|torch|jax|tensorflow) \d+( {NUMBER}){{5}} \d+% pass"
+    readme_rows, rows = sample[7:11], out[7:11]
+    for readme_row, actual in zip(readme_rows, rows, strict=True):
+        assert readme_row.startswith("  ") and actual.startswith("  ")
+        assert re.fullmatch(row, " ".join(cells(readme_row))), readme_row
+        assert re.fullmatch(row, " ".join(cells(actual))), actual
+        assert cells(readme_row)[1] == cells(actual)[1]  # the number of cases
+    framework = [cells(r)[0].split()[0] for r in readme_rows]
+    assert framework == [cells(r)[0].split()[0] for r in rows] == list(ADAPTER_NAMES)
+    assert sample[11] == "..." and out[11] == ""
+    assert re.fullmatch(r"PASS: 1 loss x 4 frameworks, \d+ case runs, every value and gradient "
+                        r"within tolerance", out[-1])
+
+
+@pytest.mark.cross_framework
+def test_readme_compare_sample_matches_the_command(tmp_path, capsys):
+    """``multiloss compare`` on a batch like the README's prints the README's lines: the
+    same call line, tables, row formats, tolerance and verdict (numbers may differ)."""
+    command = "multiloss compare cross_entropy batch.npz --param label_smoothing=0.1 --param reduction=none"
+    sample = readme_output(command)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "batch.npz", y_pred=rng.normal(size=(32, 10)).astype("float32"),
+             y_true=rng.integers(0, 10, size=32))
+    argv = command.replace("batch.npz", str(tmp_path / "batch.npz")).split()[1:]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(sample)
+    assert out[0] == sample[0] and out[1] == sample[1] == ""
+    label = r"(keras \((torch|jax|tensorflow)\)|torch|jax|tensorflow)"
+    diff = r"(0|\d+(\.\d+)?(e[+-]\d\d)?|inf|nan)"  # a difference, to 3 digits
+    value_row = rf"{label} \[(-?\d[\d.e+-]*, ){{4}}\.\.\.\] \(32,\)"
+    diff_row = rf"{label}( {diff})+"
+    verdict = rf"AGREE: max difference between frameworks: value {diff}, gradient {diff}"
+    for readme_line, line in zip(sample[2:], out[2:], strict=True):
+        if not readme_line or readme_line.startswith(("framework ", "tolerance:")):
+            assert cells(readme_line) == cells(line), (readme_line, line)
+        elif readme_line.startswith("-"):  # a rule: one run of dashes per column
+            assert len(readme_line.split()) == len(line.split()) and set(line) == {"-", " "}
+        elif readme_line.startswith("max |Δ|"):
+            first = r"keras \(\w+\)"
+            assert re.sub(first, "keras", readme_line) == re.sub(first, "keras", line)
+        elif readme_line.startswith("AGREE"):
+            assert re.fullmatch(verdict, readme_line) and re.fullmatch(verdict, line), line
+        else:
+            readme_cells, line_cells = cells(readme_line), cells(line)
+            assert readme_cells[0].split()[0] == line_cells[0].split()[0]  # the framework
+            pattern = value_row if readme_cells[-1] == "(32,)" else diff_row
+            assert re.fullmatch(pattern, " ".join(readme_cells)), readme_line
+            assert re.fullmatch(pattern, " ".join(line_cells)), line
+
+
 def test_quiet_native_logs_drops_tensorflow_log_lines_only(capfd):
     capfd.readouterr()
-    with cli.quiet_native_logs():
+    with logs.quiet_native_logs():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
         os.write(2, b"I0000 00:00:1795695141.641100   26171 port.cc:153] oneDNN custom operations are on.\n")
         os.write(2, b"kept\nE0000 00:00:1795695186.580863   26171 util.cc:131] oneDNN supports DT_HALF only\n")
@@ -399,7 +538,7 @@ def test_quiet_native_logs_drops_tensorflow_log_lines_only(capfd):
         os.write(2, b"\rchecking 1/2")  # a progress bar
         os.write(2, b"\rchecking 2/2\nError: kept too\n")
     assert capfd.readouterr().err == "kept\n\rchecking 1/2\rchecking 2/2\nError: kept too\n"
-    with pytest.raises(RuntimeError), cli.quiet_native_logs():
+    with pytest.raises(RuntimeError), logs.quiet_native_logs():
         raise RuntimeError
     os.write(2, b"I0000 00:00:1.0 1 a.cc:1] after the block: not filtered\n")
     assert capfd.readouterr().err == "I0000 00:00:1.0 1 a.cc:1] after the block: not filtered\n"
@@ -413,7 +552,7 @@ def test_quiet_native_logs_forwards_a_partial_line_at_once():
     saved = os.dup(2)
     os.dup2(write_end, 2)
     try:
-        with cli.quiet_native_logs():
+        with logs.quiet_native_logs():
             os.write(2, b"\rchecking 3/10")
             ready, _, _ = select.select([read_end], [], [], 5)
             assert ready and os.read(read_end, 100) == b"\rchecking 3/10"

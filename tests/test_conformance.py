@@ -1,4 +1,4 @@
-"""The conformance suite: every reference case in multiloss/conformance_data on every
+"""The conformance suite: every reference case in multiloss/verify/data on every
 adapter (the Keras one on each session's KERAS_BACKEND; torch, jax and tensorflow once,
 in the cross_framework session), plus coverage and reproducibility of the reference
 files."""
@@ -14,10 +14,10 @@ import pytest
 from loss_cases import ADAPTERS_ONCE
 
 import multiloss
-from multiloss import conformance
+from multiloss.verify import encoding, reference, runner
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = conformance.load_cases()
+CASES = reference.load_cases()
 ALL_CASES = [case for loss in sorted(CASES) for case in CASES[loss]]
 REGISTERED = set(multiloss.available_losses())
 
@@ -27,7 +27,7 @@ REGISTERED = set(multiloss.available_losses())
 def test_reference_case(adapter, case):
     if case.loss not in REGISTERED:
         pytest.fail(f"reference cases for {case.loss!r}, which is not a registered loss")
-    result = conformance.run_case(case, adapter.name)
+    result = runner.run_case(case, adapter.name)
     assert result.ok, f"{case.id} on {adapter.name} ({case.source}): {result.message}"
 
 
@@ -76,19 +76,19 @@ def test_array_encoding_round_trips():
         np.array([True, False]),
     ]
     for array in arrays:
-        back = conformance.decode_array(conformance.encode_array(array))
+        back = encoding.decode_array(encoding.encode_array(array))
         assert back.dtype == array.dtype and back.shape == array.shape
         np.testing.assert_array_equal(back, array)
     param = (np.arange(3), [0.25, 0.75], None, "softmax")
-    back = conformance.decode_param(conformance.encode_param(param))
+    back = encoding.decode_param(encoding.encode_param(param))
     np.testing.assert_array_equal(back[0], np.arange(3))
     assert back[1:] == ([0.25, 0.75], None, "softmax")
 
 
 def test_a_wrong_value_fails_with_the_worst_entry_named():
     case = CASES["cross_entropy"][0]
-    broken = conformance.Case(**{**case.__dict__, "value": case.value * 1.01})
-    result = conformance.run_case(broken, "torch")
+    broken = reference.Case(**{**case.__dict__, "value": case.value * 1.01})
+    result = runner.run_case(broken, "torch")
     assert not result.ok
     assert "value: max abs err" in result.message and "expected" in result.message
     assert result.value.of_tolerance > 1

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from loss_cases import ISSUE_2_LOSSES, all_case_params, cases_for
 
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 pytestmark = pytest.mark.cross_framework
 

@@ -4,6 +4,7 @@ the README's examples name only what exists."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -28,9 +29,13 @@ def test_generated_pages_are_up_to_date():
 def test_every_loss_documents_formula_paper_and_shapes(name):
     doc = registry()[name].doc
     assert ".. math::" in doc, f"{name}: no formula"
-    assert re.search(r"https?://", doc), f"{name}: no paper link"
     assert "Returns:" in doc, f"{name}: no Returns section (output shape)"
     assert "Args:" in doc, f"{name}: no Args section"
+    references = re.search(r"^References:\n((?:    .*\n|\n)+)", doc + "\n", re.MULTILINE)
+    assert references, f"{name}: no References section (papers and peer calls)"
+    assert re.search(r"https?://", references.group(1)), f"{name}: no paper link in References"
+    assert "Paper:" not in doc and doc.count("References:") == 1, f"{name}: one References"
+    assert not re.search(r"\bseed \d+", doc), f"{name}: names an internal seed"
 
 
 def test_mkdocs_nav_lists_every_family_page():
@@ -49,3 +54,130 @@ def test_readme_names_only_existing_losses_and_classes():
     assert used <= names, f"README uses unknown names {sorted(used - names)}"
     for name in registry():
         assert f"`{name}`" in readme, f"README's loss table lacks {name}"
+
+
+# --- the docs site (mkdocs.yml, docs/hooks/, docs/figures.py, docs/check_site.py) ---------
+
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "hooks"))
+sys.path.insert(0, str(DOCS))
+
+
+def _nav_pages() -> list[str]:
+    import yaml
+
+    def walk(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+        elif isinstance(node, dict):
+            for value in node.values():
+                yield from walk(value)
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    return list(walk(config["nav"]))
+
+
+def test_site_has_the_pages_the_issue_asks_for():
+    nav = _nav_pages()
+    assert len(nav) >= 15, nav
+    written = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    generated = {f"reference/{a}.md" for a in ("torch", "jax", "tensorflow", "keras")}
+    assert set(nav) <= written | generated, sorted(set(nav) - written - generated)
+    assert not (written - set(nav)), f"pages missing from the nav: {sorted(written - set(nav))}"
+    for page in ("quickstart.md", "choosing.md", "reductions.md", "benchmarks.md",
+                 "large_vocab.md", *generated):
+        assert page in nav, page
+    assert len([p for p in nav if p.startswith("migration/")]) >= 6
+
+
+def test_site_loads_nothing_from_the_network_by_configuration():
+    config = (ROOT / "mkdocs.yml").read_text()
+    assert "font: false" in config  # Material's default is Google Fonts
+    assert not re.search(r"https?://", config), "mkdocs.yml names a URL (CDN script or style?)"
+
+
+def test_figures_exist_and_every_page_figure_is_shown():
+    import figures
+
+    assert len(figures.FIGURES) >= 5
+    missing = [n for n in figures.FIGURES if not (figures.OUT / n).exists()]
+    assert not missing, f"run python docs/figures.py: {missing}"
+    assert figures.unreferenced() == []
+    for name in figures.FIGURES:  # deterministic: no date, a fixed hash salt
+        text = (figures.OUT / name).read_text()
+        assert "<dc:date>" not in text, name
+
+
+def test_check_site_flags_every_kind_of_network_load(tmp_path):
+    import check_site
+
+    (tmp_path / "index.html").write_text(
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>\n'
+        '<link rel="stylesheet" href="//fonts.googleapis.com/css?family=Roboto">\n'
+        '<script src="assets/local.js"></script><a href="https://arxiv.org/abs/1708.02002">paper</a>\n'
+    )
+    (tmp_path / "extra.css").write_text('@import url("https://fonts.googleapis.com/x.css");\n')
+    found = check_site.external_loads(tmp_path)
+    assert len(found) == 3, found
+    assert check_site.main([str(tmp_path)]) == 1
+    (tmp_path / "index.html").write_text('<script src="assets/local.js"></script>')
+    (tmp_path / "extra.css").write_text("body { color: black; }")
+    assert check_site.main([str(tmp_path)]) == 0
+
+
+def test_docstring_sections_become_markdown():
+    from docstrings import to_markdown
+
+    doc = (
+        "Focal loss.\n\n.. math::\n\n    \\ell = -(1 - p_t)^\\gamma \\log p_t\n\n"
+        "With :math:`\\gamma \\ge 0` and ``reduction``.\n\n"
+        "Args:\n    y_pred (torch.Tensor): logits, shape\n        ``[B, C]``.\n"
+        "    gamma: the focusing exponent.\n\n"
+        "Returns:\n    A scalar.\n\n"
+        "References:\n    Lin et al. 2017, https://arxiv.org/abs/1708.02002\n\n"
+        "Example:\n    >>> import multiloss.torch as ml\n    >>> ml.cross_entropy(x, y)\n"
+    )
+    md = to_markdown(doc)
+    assert "$$\n\\ell = -(1 - p_t)^\\gamma \\log p_t\n$$" in md
+    assert "$\\gamma \\ge 0$ and `reduction`" in md
+    assert "- **`y_pred`** (torch.Tensor): logits, shape `[B, C]`." in md
+    assert "- **`gamma`**: the focusing exponent." in md
+    assert "**Returns**\n\nA scalar." in md
+    assert "- Lin et al. 2017, https://arxiv.org/abs/1708.02002" in md
+    assert "```pycon\n>>> import multiloss.torch as ml\n>>> ml.cross_entropy(x, y)\n```" in md
+    assert "    " not in md  # nothing left indented (Markdown would make it a code block)
+
+
+def test_math_converts_to_mathml_or_fails_loudly():
+    from mathml import convert_html, to_mathml
+
+    assert to_mathml(r"\alpha_t (1 - p_t)^\gamma", display=False).startswith("<math")
+    with pytest.raises(ValueError):
+        to_mathml(r"\notacommand x", display=True)
+    page = ('<p><span class="arithmatex">\\(a &lt; b\\)</span></p>'
+            '<div class="arithmatex">\\[\\sum_i x_i\\]</div>')
+    out = convert_html(page)
+    assert "arithmatex" not in out and out.count("<math") == 2 and "&#x0003C;" in out
+
+
+@pytest.mark.cross_framework
+def test_api_reference_names_every_public_name_of_every_adapter():
+    import api_reference
+
+    for adapter in api_reference.ADAPTERS:
+        module = importlib.import_module(f"multiloss.{adapter}")
+        page = api_reference.render(adapter)
+        names = api_reference.public_names(module)
+        assert set(module.__all__) <= set(names)
+        for name in names:
+            assert f"| [`{name}`](#" in page, f"{adapter}: {name} not in the index table"
+            obj = getattr(module, name)
+            if getattr(obj, "__name__", name) == name:  # aliases point at their class
+                assert f"### `{name}` {{#{name}}}" in page, f"{adapter}: no section for {name}"
+        sample = "cross_entropy"
+        order = "y_true, y_pred" if adapter == "keras" else "y_pred, y_true"
+        assert f"multiloss.{adapter}.{sample}({order}, *," in page
+    assert "### `LinearCrossEntropyHead`" in api_reference.render("keras")  # not in __all__

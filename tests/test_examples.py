@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STEP = re.compile(r"^step\s+(\d+)\s+mse ([\d.]+)\s+cross_entropy ([\d.]+)\s+total (-?[\d.]+)$", re.M)

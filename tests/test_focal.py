@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from multiloss.frameworks import to_numpy
+from multiloss.verify.frameworks import to_numpy
 
 GAMMAS_SMALL = (0.25, 0.5, 2.0)
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multiloss import frameworks
 from multiloss.core.ops import Ops, get_ops
+from multiloss.verify import frameworks
 
 # ---------------------------------------------------------------- float64 formulas
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 SMALL_INT_DTYPES = ["uint8", "int8", "int16", "uint16", "uint32", "int32", "int64"]
 

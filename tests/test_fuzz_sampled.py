@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import multiloss
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 C, D = 300, 4
 LABELS = np.array([[5], [7], [100]])

@@ -35,7 +35,7 @@ def run_python(code: str, backend: str | None = None) -> subprocess.CompletedPro
 def test_import_multiloss_loads_no_framework():
     result = run_python(
         "import sys\n"
-        "import multiloss, multiloss.core, multiloss.frameworks\n"
+        "import multiloss, multiloss.core, multiloss.verify.frameworks\n"
         "assert multiloss.available_losses(), 'no loss registered'\n"
         f"print(sorted(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))\n"
     )
@@ -51,7 +51,7 @@ def test_torch_and_jax_adapters_import_under_each_backend(backend):
 import numpy as np
 import keras
 import multiloss.jax, multiloss.torch
-from multiloss import frameworks
+from multiloss.verify import frameworks
 assert keras.config.backend() == {backend!r}, keras.config.backend()
 x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
 for name, module in (("jax", multiloss.jax), ("torch", multiloss.torch)):

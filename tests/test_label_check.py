@@ -48,7 +48,7 @@ def test_unknown_mode_is_refused(label_check):
 
 @pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
 def test_value_range(framework):
-    from multiloss import frameworks
+    from multiloss.verify import frameworks
 
     ops = get_ops(framework)
     labels = frameworks.to_tensor(framework, np.array([[3, -100], [0, 5]], np.int32))

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from multiloss import core, frameworks
+from multiloss import core
 from multiloss.core.linear import default_chunk_size
+from multiloss.verify import frameworks
 
 # torch, jax and tensorflow side by side: once, in the cross_framework session (the
 # Keras adapter runs on the same ops classes as those three)

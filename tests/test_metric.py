@@ -16,7 +16,7 @@ from conftest import Adapter
 from loss_cases import ADAPTERS_ONCE
 from loss_cases import assert_value_and_grads as check_value_and_grads
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 
 @pytest.fixture(params=ADAPTERS_ONCE)

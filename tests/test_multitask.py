@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multiloss import frameworks
 from multiloss.core import stateful_registry
+from multiloss.verify import frameworks
 
 LOSSES = np.array([0.3, 2.0, 5.0], np.float32)
 MIXED = ["regression", "classification", "regression"]

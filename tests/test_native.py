@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from loss_cases import all_case_params, cases_for
 
 import multiloss.torch as mt
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 cross_framework = pytest.mark.cross_framework
 BACKEND = keras.config.backend()

@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from multiloss import frameworks
 from multiloss.core.ops import get_ops
+from multiloss.verify import frameworks
 
 BACKEND = keras.config.backend()
 FRAMEWORKS = [

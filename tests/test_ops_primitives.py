@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multiloss import frameworks
 from multiloss.core.ops import Ops, get_ops
+from multiloss.verify import frameworks
 
 LOGITS = np.array(
     [[3.0, 0.5, -1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [40.0, 0.0, -3.0, 1.0],

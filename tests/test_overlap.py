@@ -16,7 +16,7 @@ import pytest
 import torch
 from loss_cases import ADAPTERS_ONCE
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 IGNORE = 255
 ONCE = pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loss_cases import INTEGER_LABEL_LOSSES, all_case_params
 
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 pytestmark = pytest.mark.cross_framework
 

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 pytestmark = pytest.mark.cross_framework
 

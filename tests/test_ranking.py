@@ -20,7 +20,7 @@ import torch
 from conftest import Adapter
 from loss_cases import ADAPTERS_ONCE
 
-from multiloss import frameworks
+from multiloss.verify import frameworks
 
 RANKING = ("softmax_ranking_loss", "pairwise_logistic_loss", "listmle_loss")
 cross_framework = pytest.mark.cross_framework

@@ -1,4 +1,5 @@
-"""The README's examples run as written (each Python block in a fresh process)."""
+"""The README's examples run as written: each Python block in a fresh process, and the
+`multiloss compare` commands on the batch the walkthrough saves."""
 
 from __future__ import annotations
 
@@ -23,3 +24,15 @@ def test_readme_example_runs(index, tmp_path):
         cwd=tmp_path, env=env, timeout=300,
     )
     assert result.returncode == 0, f"README block {index} failed:\n{BLOCKS[index]}\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.cross_framework
+def test_readme_compare_examples_run(tmp_path):
+    """The README's `multiloss compare` commands, on the batch its Python example saves."""
+    from test_docs_examples import compare_commands, run_examples
+
+    text = (ROOT / "README.md").read_text()
+    commands = compare_commands(text)
+    writers = [block for block in BLOCKS if "np.savez" in block]
+    assert commands and writers, "the README lost its `multiloss compare` walkthrough"
+    run_examples(writers, commands, tmp_path, "README.md")

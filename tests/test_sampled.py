@@ -83,7 +83,7 @@ def test_without_sampled_values_draws_reproducibly(adapter):
 def _sampler(adapter: Adapter, *args, **kwargs):
     fn = adapter.fn("log_uniform_candidate_sampler")
     out = fn(adapter.tensor(args[0]), *args[1:], **kwargs)
-    from multiloss import frameworks
+    from multiloss.verify import frameworks
 
     return tuple(frameworks.to_numpy(t) for t in out)
 

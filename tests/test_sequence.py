@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from loss_cases import ADAPTERS_ONCE
 
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 ONCE = pytest.mark.parametrize("adapter", ADAPTERS_ONCE, indirect=True)
 cross_framework = pytest.mark.cross_framework

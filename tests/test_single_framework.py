@@ -55,7 +55,7 @@ def test_check_with_only_torch_runs_keras_on_torch_and_names_the_skipped(tmp_pat
     code = (
         "import sys\n"
         "sys.modules.update(tensorflow=None, jax=None, jaxlib=None)\n"
-        "from multiloss.cli import main\n"
+        "from multiloss.verify.cli import main\n"
         "sys.exit(main(['check', '--loss', 'smooth_labels,cross_entropy', '--no-progress']))\n"
     )
     proc = subprocess.run(

@@ -118,3 +118,46 @@ def test_tensorflow_dtype_rules_stay_in_the_calling_thread():
         worker.join(30)
     assert seen == {"inside": "float64", "other": "float32"}
     assert dtypes.result_type("float64", "float32") == "float32"
+
+
+def _verify_imports(path: pathlib.Path) -> set[str]:
+    """The :mod:`multiloss.verify` modules ``path`` imports (absolute or relative)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:  # from . import x / from .x import y
+            module = node.module or ""
+            names.update([module.split(".")[0]] if module else [a.name for a in node.names])
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "multiloss.verify":
+                names.update(alias.name for alias in node.names)
+            elif node.module.startswith("multiloss.verify."):
+                names.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[2] for a in node.names
+                         if a.name.startswith("multiloss.verify."))
+    return names
+
+
+def test_verify_modules_import_only_downwards():
+    """Each module of multiloss/verify imports verify modules of lower layers only
+    (``multiloss.verify.LAYERS``, drawn in the package docstring), and is in a layer."""
+    from multiloss import verify
+
+    layer = {name: i for i, names in enumerate(verify.LAYERS) for name in names}
+    folder = PACKAGE / "verify"
+    modules = {p.stem for p in folder.glob("*.py") if p.name != "__init__.py"}
+    assert modules == set(layer), f"modules not in verify.LAYERS: {sorted(modules ^ set(layer))}"
+    for name in sorted(modules):
+        upward = sorted(m for m in _verify_imports(folder / f"{name}.py") if layer[m] >= layer[name])
+        assert not upward, f"multiloss/verify/{name}.py imports {upward} (same layer or above)"
+
+
+def test_the_library_does_not_depend_on_its_verification_tooling():
+    """Only the package's lazy ``multiloss.compare`` and ``python -m multiloss`` reach into
+    multiloss/verify; the losses, the ops layer and the adapters do not."""
+    allowed = {PACKAGE / "__init__.py", PACKAGE / "__main__.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if PACKAGE / "verify" in path.parents or path in allowed:
+            continue
+        used = sorted(m for m in _imports(path) if m.startswith("multiloss.verify"))
+        assert not used, f"{path.relative_to(PACKAGE.parent)} imports {used}"

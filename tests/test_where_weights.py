@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from loss_cases import ADAPTERS_ONCE, all_case_params
 
-from multiloss import core, frameworks
+from multiloss import core
+from multiloss.verify import frameworks
 
 #: A case per generic input of every registered loss with a ``reduction``.
 CASES = [

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from multiloss.conformance import EXPECTED_DIGITS, encode_array, encode_param
+from multiloss.verify.encoding import EXPECTED_DIGITS, encode_array, encode_param
 
 Reference = Callable[[dict[str, np.ndarray], list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
 Builder = Callable[[np.random.Generator], Iterable[dict]]

@@ -161,9 +161,6 @@ def arcface_loss(
     1): value and gradient are finite for every finite input. The cross entropy is
     taken in log space, in float32 for half-precision inputs.
 
-    Paper: Deng, Guo, Xue & Zafeiriou, *ArcFace: Additive Angular Margin Loss for Deep
-    Face Recognition*, CVPR 2019, https://arxiv.org/abs/1801.07698.
-
     Args:
         y_pred: cosine logits ``[B, C]``: normalised embeddings times the normalised
             class-weight matrix, in [−1, 1] (not normalised here).
@@ -182,18 +179,23 @@ def arcface_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``torch.nn.functional.cross_entropy(logits, y_true,
-    reduction="none")`` of the logits of InsightFace's ``ArcFace`` head
-    (``recognition/arcface_torch/losses.py`` of github.com/deepinsight/insightface,
-    commit eca1d9a, ``ArcFace(s=scale, margin=margin)``; with ``easy_margin=True`` the
-    ``ArcMarginProduct`` rule of github.com/ronghuaiyang/arcface-pytorch), away from
-    :math:`\cos\theta_t = \pm 1` where theirs has an infinite gradient.
+    References:
+        Deng, Guo, Xue & Zafeiriou, *ArcFace: Additive Angular Margin Loss for Deep
+        Face Recognition*, CVPR 2019, https://arxiv.org/abs/1801.07698.
+
+        Same numbers as ``torch.nn.functional.cross_entropy(logits, y_true,
+        reduction="none")`` of the logits of InsightFace's ``ArcFace`` head
+        (``recognition/arcface_torch/losses.py`` of github.com/deepinsight/insightface,
+        commit eca1d9a, ``ArcFace(s=scale, margin=margin)``; with ``easy_margin=True`` the
+        ``ArcMarginProduct`` rule of github.com/ronghuaiyang/arcface-pytorch), away from
+        :math:`\cos\theta_t = \pm 1` where theirs has an infinite gradient.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> cos = np.array([[0.8, 0.1, -0.3], [0.2, -0.9, 0.5]], np.float32)
-        >>> loss = arcface_loss(get_ops("jax"), cos, np.array([0, 1]), scale=8.0, reduction="none")
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.8, 0.1, -0.3], [0.2, -0.9, 0.5]], np.float32)
+        >>> y_true = np.array([0, 1])
+        >>> loss = arcface_loss(get_ops("jax"), y_pred, y_true, scale=8.0, reduction="none")
         >>> np.asarray(loss, np.float64).round(4).tolist()
         [0.0808, 13.2045]
     """
@@ -242,9 +244,6 @@ def cosface_loss(
     passed), so every finite input gives a finite value and gradient; the cross
     entropy is taken in log space, in float32 for half-precision inputs.
 
-    Paper: Wang et al., *CosFace: Large Margin Cosine Loss for Deep Face Recognition*,
-    CVPR 2018, https://arxiv.org/abs/1801.09414.
-
     Args:
         y_pred: cosine logits ``[B, C]``: normalised embeddings times the normalised
             class-weight matrix, in [−1, 1] (not normalised here).
@@ -261,16 +260,21 @@ def cosface_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``torch.nn.functional.cross_entropy(scale * (y_pred - margin *
-    one_hot(y_true)), y_true, reduction="none")``: the logits of InsightFace's
-    ``CosFace`` head (``recognition/arcface_torch/losses.py`` of
-    github.com/deepinsight/insightface) with their cross entropy.
+    References:
+        Wang et al., *CosFace: Large Margin Cosine Loss for Deep Face Recognition*,
+        CVPR 2018, https://arxiv.org/abs/1801.09414.
+
+        Same numbers as ``torch.nn.functional.cross_entropy(scale * (y_pred - margin *
+        one_hot(y_true)), y_true, reduction="none")``: the logits of InsightFace's
+        ``CosFace`` head (``recognition/arcface_torch/losses.py`` of
+        github.com/deepinsight/insightface) with their cross entropy.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> cos = np.array([[0.8, 0.1, -0.3], [0.2, -0.9, 0.5]], np.float32)
-        >>> loss = cosface_loss(get_ops("jax"), cos, np.array([0, 1]), scale=8.0, reduction="none")
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.8, 0.1, -0.3], [0.2, -0.9, 0.5]], np.float32)
+        >>> y_true = np.array([0, 1])
+        >>> loss = cosface_loss(get_ops("jax"), y_pred, y_true, scale=8.0, reduction="none")
         >>> np.asarray(loss, np.float64).round(4).tolist()
         [0.0614, 14.0868]
     """

@@ -224,9 +224,6 @@ def iou_loss(
     The intersection counts only where it is positive in both directions (disjoint
     boxes give ℓ = 1 and no gradient); ``eps`` sits where torchvision puts it.
 
-    Reference: Yu et al., *UnitBox: An Advanced Object Detection Network*, ACM MM 2016,
-    https://arxiv.org/abs/1608.01471.
-
     Args:
         y_pred: predicted boxes, shape ``[..., 4]`` in ``box_format``.
         y_true: target boxes, same shape as ``y_pred``.
@@ -245,9 +242,22 @@ def iou_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``1 - intersection / (union + eps)`` with torchvision's
-    ``torchvision.ops._utils._loss_inter_union(y_pred, y_true)`` on ``"xyxy"`` boxes
-    (the IoU term of ``torchvision.ops.generalized_box_iou_loss``).
+    References:
+        Yu et al., *UnitBox: An Advanced Object Detection Network*, ACM MM 2016,
+        https://arxiv.org/abs/1608.01471.
+
+        Same numbers as ``1 - intersection / (union + eps)`` with torchvision's
+        ``torchvision.ops._utils._loss_inter_union(y_pred, y_true)`` on ``"xyxy"`` boxes
+        (the IoU term of ``torchvision.ops.generalized_box_iou_loss``).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], np.float32)
+        >>> y_true = np.array([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0]], np.float32)
+        >>> loss = iou_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.8571, 0.3333]
     """
     pred_shape = _check_boxes(y_pred, y_true, box_format, eps, reduction)
     boxes = _Boxes(ops, y_pred, y_true, box_format, where, sample_weight, eps, pred_shape)
@@ -270,9 +280,6 @@ def giou_loss(
     with :math:`C` the smallest box enclosing both boxes; non-zero (with a gradient)
     also when the boxes do not overlap.
 
-    Reference: Rezatofighi et al., *Generalized Intersection over Union: A Metric and
-    A Loss for Bounding Box Regression*, CVPR 2019, https://arxiv.org/abs/1902.09630.
-
     Args:
         y_pred: predicted boxes, shape ``[..., 4]`` in ``box_format``.
         y_true: target boxes, same shape as ``y_pred``.
@@ -291,10 +298,23 @@ def giou_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``torchvision.ops.generalized_box_iou_loss(y_pred, y_true,
-    reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
-    ``torchvision.ops.box_convert(boxes, box_format, "xyxy")`` for the other formats);
-    the loss is symmetric in its two arguments.
+    References:
+        Rezatofighi et al., *Generalized Intersection over Union: A Metric and
+        A Loss for Bounding Box Regression*, CVPR 2019, https://arxiv.org/abs/1902.09630.
+
+        Same numbers as ``torchvision.ops.generalized_box_iou_loss(y_pred, y_true,
+        reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
+        ``torchvision.ops.box_convert(boxes, box_format, "xyxy")`` for the other formats);
+        the loss is symmetric in its two arguments.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], np.float32)
+        >>> y_true = np.array([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0]], np.float32)
+        >>> loss = giou_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.0794, 0.3333]
     """
     pred_shape = _check_boxes(y_pred, y_true, box_format, eps, reduction)
     boxes = _Boxes(ops, y_pred, y_true, box_format, where, sample_weight, eps, pred_shape)
@@ -320,9 +340,6 @@ def diou_loss(
     with :math:`\rho` the distance of the centres and :math:`c` the diagonal of the
     smallest box enclosing both boxes.
 
-    Reference: Zheng et al., *Distance-IoU Loss: Faster and Better Learning for
-    Bounding Box Regression*, AAAI 2020, https://arxiv.org/abs/1911.08287.
-
     Args:
         y_pred: predicted boxes, shape ``[..., 4]`` in ``box_format``.
         y_true: target boxes, same shape as ``y_pred``.
@@ -341,9 +358,22 @@ def diou_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``torchvision.ops.distance_box_iou_loss(y_pred, y_true,
-    reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
-    ``torchvision.ops.box_convert`` for the other formats).
+    References:
+        Zheng et al., *Distance-IoU Loss: Faster and Better Learning for
+        Bounding Box Regression*, AAAI 2020, https://arxiv.org/abs/1911.08287.
+
+        Same numbers as ``torchvision.ops.distance_box_iou_loss(y_pred, y_true,
+        reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
+        ``torchvision.ops.box_convert`` for the other formats).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], np.float32)
+        >>> y_true = np.array([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0]], np.float32)
+        >>> loss = diou_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.9683, 0.3526]
     """
     pred_shape = _check_boxes(y_pred, y_true, box_format, eps, reduction)
     boxes = _Boxes(ops, y_pred, y_true, box_format, where, sample_weight, eps, pred_shape)
@@ -372,9 +402,6 @@ def ciou_loss(
     :math:`\arctan(w/h)` is ±π/2 for a box of zero height (gradient: the limit
     :math:`-1/w` in ``h``) and 0 for a box of zero width and height.
 
-    Reference: Zheng et al., *Distance-IoU Loss: Faster and Better Learning for
-    Bounding Box Regression*, AAAI 2020, https://arxiv.org/abs/1911.08287.
-
     Args:
         y_pred: predicted boxes, shape ``[..., 4]`` in ``box_format``.
         y_true: target boxes, same shape as ``y_pred``.
@@ -395,10 +422,23 @@ def ciou_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``torchvision.ops.complete_box_iou_loss(y_pred, y_true,
-    reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
-    ``torchvision.ops.box_convert`` for the other formats), values and gradients,
-    wherever torchvision's are finite.
+    References:
+        Zheng et al., *Distance-IoU Loss: Faster and Better Learning for
+        Bounding Box Regression*, AAAI 2020, https://arxiv.org/abs/1911.08287.
+
+        Same numbers as ``torchvision.ops.complete_box_iou_loss(y_pred, y_true,
+        reduction="none", eps=eps)`` on ``"xyxy"`` boxes (after
+        ``torchvision.ops.box_convert`` for the other formats), values and gradients,
+        wherever torchvision's are finite.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], np.float32)
+        >>> y_true = np.array([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0]], np.float32)
+        >>> loss = ciou_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.9683, 0.3533]
     """
     pred_shape = _check_boxes(y_pred, y_true, box_format, eps, reduction)
     boxes = _Boxes(ops, y_pred, y_true, box_format, where, sample_weight, eps, pred_shape)

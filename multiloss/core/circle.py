@@ -68,8 +68,6 @@ def circle_loss(
     constant (no gradient flows through them), computed in log space: finite for any
     γ (γ = 512 in float32 included).
 
-    Paper: https://arxiv.org/abs/2002.10857.
-
     Args:
         sp: within-class (positive) similarities, shape ``[B, m]`` (or ``[..., m]``).
         sn: between-class (negative) similarities, shape ``[B, n]`` (same leading
@@ -86,10 +84,23 @@ def circle_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``sp``.
 
-    Same numbers as ``simnet_circle_loss(sp, sn, margin, scale=gamma)`` of seed 000
-    (Baidu Wenxin; which exponentiates in float64 and overflows for large γ) with
-    ``reduction="mean"``, and as pytorch-metric-learning's ``CircleLoss`` per anchor.
-    In Keras the class form is called ``CircleLoss()(sp, sn)``.
+    References:
+        Sun et al., *Circle Loss: A Unified Perspective of Pair Similarity Optimization*,
+        CVPR 2020, https://arxiv.org/abs/2002.10857.
+
+        Same numbers as ``simnet_circle_loss(sp, sn, margin, scale=gamma)`` of Baidu's
+        PaddleNLP SimNet (which exponentiates in float64 and overflows for large γ) with
+        ``reduction="mean"``, and as pytorch-metric-learning's ``CircleLoss`` per anchor.
+        In Keras the class form is called ``CircleLoss()(sp, sn)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> sp = np.array([[0.9, 0.7], [0.6, 0.8]], np.float32)
+        >>> sn = np.array([[0.3, 0.5, 0.1], [0.4, 0.2, 0.7]], np.float32)
+        >>> loss = circle_loss(get_ops("jax"), sp, sn, gamma=16.0, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.0763, 5.427]
     """
     check_reduction(reduction)
     sp_shape, sn_shape = static_shape(sp), static_shape(sn)
@@ -129,8 +140,6 @@ def batch_circle_loss(
 
     An anchor with no positive (or no negative) in the batch gives 0.
 
-    Paper: https://arxiv.org/abs/2002.10857.
-
     Args:
         y_pred: L2-normalised embeddings, shape ``[B, D]`` (not normalised here).
         y_true: integer labels, shape ``[B]`` (or ``[B, 1]``).
@@ -148,11 +157,24 @@ def batch_circle_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    Per-anchor values equal ``keras.losses.circle(y_true, y_pred)``. Gradients differ
-    from Keras' on purpose: Keras differentiates through the α weights, here they are
-    held constant as in the paper, pytorch-metric-learning and :func:`circle_loss`.
-    Keras' ``CircleLoss`` averages over the anchors whose loss is > 0, which differs
-    from ``"mean"`` here only when a valid anchor's loss underflows to 0.
+    References:
+        Sun et al., *Circle Loss: A Unified Perspective of Pair Similarity Optimization*,
+        CVPR 2020, https://arxiv.org/abs/2002.10857.
+
+        Per-anchor values equal ``keras.losses.circle(y_true, y_pred)``. Gradients differ
+        from Keras' on purpose: Keras differentiates through the α weights, here they are
+        held constant as in the paper, pytorch-metric-learning and :func:`circle_loss`.
+        Keras' ``CircleLoss`` averages over the anchors whose loss is > 0, which differs
+        from ``"mean"`` here only when a valid anchor's loss underflows to 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]], np.float32)
+        >>> y_true = np.array([0, 0, 1, 1])
+        >>> loss = batch_circle_loss(get_ops("jax"), y_pred, y_true, gamma=16.0, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.1466, 1.5278, 1.5278, 0.1466]
     """
     check_reduction(reduction)
     pred_shape, true_shape = static_shape(y_pred), static_shape(y_true)

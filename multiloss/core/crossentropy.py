@@ -123,27 +123,29 @@ def cross_entropy(
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar;
         in the dtype of ``y_pred``.
 
-    References: Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.3
-    (softmax units), https://www.deeplearningbook.org/contents/mlp.html; label
-    smoothing: Szegedy et al. 2016, https://arxiv.org/abs/1512.00567; z-loss: Chowdhery
-    et al., *PaLM*, 2022, section 5, https://arxiv.org/abs/2204.02311; logit soft-capping:
-    Gemma Team, *Gemma 2*, 2024, https://arxiv.org/abs/2408.00118.
+    References:
+        Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.3
+        (softmax units), https://www.deeplearningbook.org/contents/mlp.html; label
+        smoothing: Szegedy et al. 2016, https://arxiv.org/abs/1512.00567; z-loss: Chowdhery
+        et al., *PaLM*, 2022, section 5, https://arxiv.org/abs/2204.02311; logit soft-capping:
+        Gemma Team, *Gemma 2*, 2024, https://arxiv.org/abs/2408.00118.
 
-    Same numbers as ``torch.nn.functional.cross_entropy(y_pred, y_true, weight=class_weight,
-    ignore_index=..., label_smoothing=...)`` (classes on axis 1 there) and
-    ``optax.losses.softmax_cross_entropy_with_integer_labels``. With ``logit_softcap=c``:
-    ``F.cross_entropy(c * torch.tanh(y_pred / c), y_true, ...)``. ``z_loss`` has no
-    counterpart in ``F.cross_entropy`` or ``optax.losses`` (optax 0.2.8); per example it
-    is the term T5X's ``cross_entropy_with_logits(logits, targets, z_loss)`` adds
-    (``z_loss · log(z)²``), and the tests hold it to a float64 NumPy formula.
+        Same numbers as ``torch.nn.functional.cross_entropy(y_pred, y_true, weight=class_weight,
+        ignore_index=..., label_smoothing=...)`` (classes on axis 1 there) and
+        ``optax.losses.softmax_cross_entropy_with_integer_labels``. With ``logit_softcap=c``:
+        ``F.cross_entropy(c * torch.tanh(y_pred / c), y_true, ...)``. ``z_loss`` has no
+        counterpart in ``F.cross_entropy`` or ``optax.losses`` (optax 0.2.8); per example it
+        is the term T5X's ``cross_entropy_with_logits(logits, targets, z_loss)`` adds
+        (``z_loss · log(z)²``), and the tests hold it to a float64 NumPy formula.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
-        >>> loss = cross_entropy(get_ops("jax"), x, np.array([1, 2]), reduction="none")
-        >>> np.round(np.asarray(loss, np.float64), 5).tolist()
-        [1.96437, 0.17425]
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = cross_entropy(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.9644, 0.1743]
     """
     check_reduction(reduction)
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -229,14 +231,24 @@ def binary_cross_entropy(
     Returns:
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; dtype of ``y_pred``.
 
-    References: Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.2
-    (sigmoid units), https://www.deeplearningbook.org/contents/mlp.html; balanced
-    cross entropy: Xie & Tu, *Holistically-Nested Edge Detection*, 2015,
-    https://arxiv.org/abs/1504.06375.
+    References:
+        Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.2
+        (sigmoid units), https://www.deeplearningbook.org/contents/mlp.html; balanced
+        cross entropy: Xie & Tu, *Holistically-Nested Edge Detection*, 2015,
+        https://arxiv.org/abs/1504.06375.
 
-    Same numbers as ``torch.nn.functional.binary_cross_entropy_with_logits`` (element-wise)
-    and ``optax.losses.sigmoid_binary_cross_entropy``; Keras' ``binary_crossentropy``
-    additionally averages over the last axis.
+        Same numbers as ``torch.nn.functional.binary_cross_entropy_with_logits`` (element-wise)
+        and ``optax.losses.sigmoid_binary_cross_entropy``; Keras' ``binary_crossentropy``
+        additionally averages over the last axis.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, -1.0], [0.5, 3.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        >>> loss = binary_cross_entropy(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [[0.1269, 0.3133], [0.9741, 0.0486]]
     """
     check_reduction(reduction)
     check_scalar("alpha", alpha, low=0.0, high=1.0, allow_none=True)

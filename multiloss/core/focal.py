@@ -89,8 +89,6 @@ def sigmoid_focal_loss(
     its value and gradient finite for every finite logit and every ``gamma >= 0``
     (0.25 and 0.5 included).
 
-    Paper: https://arxiv.org/abs/1708.02002
-
     Args:
         y_pred: logits (or probabilities with ``from_logits=False``), any shape ``[...]``.
         y_true: targets in [0, 1] (hard 0/1 or soft), same shape as ``y_pred``.
@@ -118,21 +116,25 @@ def sigmoid_focal_loss(
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; dtype of ``y_pred``
         (half precision is computed in float32).
 
-    Element-wise (``reduction="none"``) the same numbers as
-    ``torchvision.ops.sigmoid_focal_loss(y_pred, y_true, alpha, gamma, reduction="none")``
-    and ``optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma)``
-    (optax: pass ``alpha=None`` here for its default); with ``normalizer`` and
-    ``reduction="sum"``, Paddle's ``F.sigmoid_focal_loss(y_pred, y_true, normalizer)``.
-    Keras' ``binary_focal_crossentropy`` additionally averages over the last axis.
+    References:
+        Lin, Goyal, Girshick, He & Dollár, *Focal Loss for Dense Object Detection*, ICCV 2017,
+        https://arxiv.org/abs/1708.02002.
+
+        Element-wise (``reduction="none"``) the same numbers as
+        ``torchvision.ops.sigmoid_focal_loss(y_pred, y_true, alpha, gamma, reduction="none")``
+        and ``optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma)``
+        (optax: pass ``alpha=None`` here for its default); with ``normalizer`` and
+        ``reduction="sum"``, Paddle's ``F.sigmoid_focal_loss(y_pred, y_true, normalizer)``.
+        Keras' ``binary_focal_crossentropy`` additionally averages over the last axis.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> x = np.array([[2.0, -1.0], [0.5, 3.0]], np.float32)
-        >>> y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
-        >>> loss = sigmoid_focal_loss(get_ops("jax"), x, y, reduction="none")
-        >>> np.asarray(loss, np.float64).round(6).tolist()
-        [[0.000451, 0.016994], [0.283059, 2.7e-05]]
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, -1.0], [0.5, 3.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        >>> loss = sigmoid_focal_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [[0.0005, 0.017], [0.2831, 0.0]]
     """
     check_reduction(reduction)
     loss, _, out_dtype, chosen = sigmoid_focal_terms(
@@ -174,8 +176,6 @@ def softmax_focal_loss(
     and finite gradients for every finite logit and ``gamma >= 0``. ``gamma=0, alpha=None`` is
     :func:`cross_entropy`.
 
-    Paper: https://arxiv.org/abs/1708.02002
-
     Args:
         y_pred: logits (or probabilities with ``from_logits=False``), shape ``[..., C, ...]``
             with the classes on ``axis``.
@@ -201,19 +201,23 @@ def softmax_focal_loss(
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
         the dtype of ``y_pred``.
 
-    Same numbers as ``keras.losses.categorical_focal_crossentropy(one_hot(y_true), y_pred,
-    alpha=alpha, gamma=gamma, from_logits=True)`` for a scalar ``alpha`` (Keras clips
-    probabilities to [1e-7, 1 − 1e-7], so only away from saturation) and as the focal
-    loss of seed 002 (PolyLoss reference code) with the per-class ``alpha`` vector.
+    References:
+        Lin, Goyal, Girshick, He & Dollár, *Focal Loss for Dense Object Detection*, ICCV 2017,
+        https://arxiv.org/abs/1708.02002.
+
+        Same numbers as ``keras.losses.categorical_focal_crossentropy(one_hot(y_true), y_pred,
+        alpha=alpha, gamma=gamma, from_logits=True)`` for a scalar ``alpha`` (Keras clips
+        probabilities to [1e-7, 1 − 1e-7], so only away from saturation) and as the focal
+        loss of the PolyLoss authors' reference code with the per-class ``alpha`` vector.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
-        >>> loss = softmax_focal_loss(get_ops("jax"), x, np.array([1, 2]),
-        ...                           alpha=[0.25, 0.75, 0.75], reduction="none")
-        >>> np.asarray(loss, np.float64).round(6).tolist()
-        [1.089016, 0.003342]
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = softmax_focal_loss(get_ops("jax"), y_pred, y_true, alpha=[0.25, 0.75, 0.75], reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.089, 0.0033]
     """
     check_reduction(reduction)
     check_softmax_focal_params(alpha, gamma, y_pred, axis)

@@ -40,9 +40,6 @@ def hinge_loss(
     (element-wise, so no data-dependent branch; Keras converts only when every label
     is 0 or 1, which agrees on every {0, 1} or {−1, 1} label set).
 
-    Reference: Cortes and Vapnik, *Support-Vector Networks* (1995); Rosasco et al.,
-    *Are Loss Functions All the Same?* (2004).
-
     Args:
         y_pred: raw scores (decision values), shape ``[..., D]``.
         y_true: labels in {−1, 1} or {0, 1}, same shape as ``y_pred``.
@@ -57,10 +54,21 @@ def hinge_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Cortes & Vapnik, *Support-Vector Networks*, Machine Learning 20 (1995),
-    https://doi.org/10.1007/BF00994018.
+    References:
+        Cortes & Vapnik, *Support-Vector Networks*, Machine Learning 20 (1995),
+        https://doi.org/10.1007/BF00994018; Rosasco et al., *Are Loss Functions All the
+        Same?*, Neural Computation 16 (2004).
 
-    Same numbers as ``keras.losses.hinge(y_true, y_pred)``.
+        Same numbers as ``keras.losses.hinge(y_true, y_pred)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, -2.0], [1.5, 0.3]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        >>> loss = hinge_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.25, 1.6]
     """
     check_reduction(reduction)
     scores, labels, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
@@ -79,9 +87,6 @@ def pairwise_hinge_loss(
 
         \ell = \max(0,\ m + s^- - s^+)
 
-    Reference: Herbrich et al., *Large Margin Rank Boundaries for Ordinal Regression*
-    (2000); Weston et al., *WSABIE* (2011).
-
     Args:
         pos_score: scores of the positive items, shape ``[B]`` (or any shape).
         neg_score: scores of the paired negative items, same shape as ``pos_score``.
@@ -98,12 +103,22 @@ def pairwise_hinge_loss(
         Shape of ``pos_score`` for ``reduction="none"``, else a scalar; in the dtype
         of ``pos_score``.
 
-    Reference: Herbrich, Graepel & Obermayer, *Large Margin Rank Boundaries for Ordinal
-    Regression* (1999), and Joachims, *Optimizing Search Engines using Clickthrough Data*,
-    KDD 2002, https://doi.org/10.1145/775047.775067.
+    References:
+        Herbrich, Graepel & Obermayer, *Large Margin Rank Boundaries for Ordinal
+        Regression* (1999), and Joachims, *Optimizing Search Engines using Clickthrough Data*,
+        KDD 2002, https://doi.org/10.1145/775047.775067.
 
-    Same numbers as ``torch.nn.functional.margin_ranking_loss(pos_score, neg_score,
-    torch.ones_like(pos_score), margin=margin)``.
+        Same numbers as ``torch.nn.functional.margin_ranking_loss(pos_score, neg_score,
+        torch.ones_like(pos_score), margin=margin)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> pos_score = np.array([0.9, 0.2], np.float32)
+        >>> neg_score = np.array([0.3, 0.5], np.float32)
+        >>> loss = pairwise_hinge_loss(get_ops("jax"), pos_score, neg_score, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.4, 1.3]
     """
     check_reduction(reduction)
     check_scalar("margin", margin)
@@ -144,10 +159,20 @@ def squared_hinge_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: the L2-SVM loss; Janocha & Czarnecki, *On Loss Functions for Deep Neural
-    Networks in Classification* (2017), https://arxiv.org/abs/1702.05659.
+    References:
+        the L2-SVM loss; Janocha & Czarnecki, *On Loss Functions for Deep Neural
+        Networks in Classification* (2017), https://arxiv.org/abs/1702.05659.
 
-    Same numbers as ``keras.losses.squared_hinge(y_true, y_pred)``.
+        Same numbers as ``keras.losses.squared_hinge(y_true, y_pred)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, -2.0], [1.5, 0.3]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        >>> loss = squared_hinge_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.125, 3.37]
     """
     check_reduction(reduction)
     scores, labels, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
@@ -203,14 +228,24 @@ def categorical_hinge_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Crammer & Singer, *On the Algorithmic Implementation of Multiclass
-    Kernel-based Vector Machines*, JMLR 2 (2001),
-    https://www.jmlr.org/papers/v2/crammer01a.html.
+    References:
+        Crammer & Singer, *On the Algorithmic Implementation of Multiclass
+        Kernel-based Vector Machines*, JMLR 2 (2001),
+        https://www.jmlr.org/papers/v2/crammer01a.html.
 
-    Same numbers as ``optax.losses.multiclass_hinge_loss(y_pred, y_true)`` (integer
-    ids). ``keras.losses.categorical_hinge(one_hot, y_pred)`` takes the maximum over
-    :math:`(1 - y) \cdot \hat y`, which counts the target slot as a score of 0: it equals
-    this loss whenever some non-target score is >= 0, and is larger otherwise.
+        Same numbers as ``optax.losses.multiclass_hinge_loss(y_pred, y_true)`` (integer
+        ids). ``keras.losses.categorical_hinge(one_hot, y_pred)`` takes the maximum over
+        :math:`(1 - y) \cdot \hat y`, which counts the target slot as a score of 0: it equals
+        this loss whenever some non-target score is >= 0, and is larger otherwise.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = categorical_hinge_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [2.5, 0.0]
     """
     check_reduction(reduction)
     t = categorical_targets(
@@ -264,13 +299,23 @@ def multi_margin_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Weston & Watkins, *Support Vector Machines for Multi-Class Pattern
-    Recognition*, ESANN 1999,
-    https://www.esann.org/sites/default/files/proceedings/legacy/es1999-461.pdf.
+    References:
+        Weston & Watkins, *Support Vector Machines for Multi-Class Pattern
+        Recognition*, ESANN 1999,
+        https://www.esann.org/sites/default/files/proceedings/legacy/es1999-461.pdf.
 
-    Same numbers as ``torch.nn.functional.multi_margin_loss(y_pred, y_true, p, margin,
-    weight=class_weight, reduction="none")`` (``[N, C]`` scores; other shapes as
-    ``[-1, C]``); ``"mean"`` and ``"sum"`` equal torch's.
+        Same numbers as ``torch.nn.functional.multi_margin_loss(y_pred, y_true, p, margin,
+        weight=class_weight, reduction="none")`` (``[N, C]`` scores; other shapes as
+        ``[-1, C]``); ``"mean"`` and ``"sum"`` equal torch's.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = multi_margin_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.3333, 0.0]
     """
     check_reduction(reduction)
     p = _check_power(p)

@@ -63,13 +63,23 @@ def poisson_nll_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: McCullagh & Nelder, *Generalized Linear Models* (2nd ed., 1989), chapter
-    6 (log-linear models for counts), https://doi.org/10.1007/978-1-4899-3242-6.
+    References:
+        McCullagh & Nelder, *Generalized Linear Models* (2nd ed., 1989), chapter
+        6 (log-linear models for counts), https://doi.org/10.1007/978-1-4899-3242-6.
 
-    Same numbers as ``torch.nn.functional.poisson_nll_loss(y_pred, y_true, log_input,
-    full, eps=eps, reduction="none").mean(-1)``; ``"mean"`` equals torch's ``"mean"``.
-    With ``log_input=True, full=False`` also ``keras.losses.poisson(y_true,
-    exp(y_pred))`` up to Keras' 1e-7 inside its log.
+        Same numbers as ``torch.nn.functional.poisson_nll_loss(y_pred, y_true, log_input,
+        full, eps=eps, reduction="none").mean(-1)``; ``"mean"`` equals torch's ``"mean"``.
+        With ``log_input=True, full=False`` also ``keras.losses.poisson(y_true,
+        exp(y_pred))`` up to Keras' 1e-7 inside its log.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, -1.0], [1.0, 0.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [3.0, 2.0]], np.float32)
+        >>> loss = poisson_nll_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.7583, 0.3591]
     """
     check_reduction(reduction)
     check_flag("log_input", log_input)
@@ -152,12 +162,23 @@ def gaussian_nll_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Nix & Weigend, *Estimating the Mean and Variance of the Target
-    Probability Distribution*, ICNN 1994, https://doi.org/10.1109/ICNN.1994.374138.
+    References:
+        Nix & Weigend, *Estimating the Mean and Variance of the Target
+        Probability Distribution*, ICNN 1994, https://doi.org/10.1109/ICNN.1994.374138.
 
-    Same numbers (values, and gradients for ``y_pred`` and ``var``) as
-    ``torch.nn.functional.gaussian_nll_loss(y_pred, y_true, var, full, eps,
-    reduction="none").mean(-1)``; ``"mean"`` equals torch's ``"mean"``.
+        Same numbers (values, and gradients for ``y_pred`` and ``var``) as
+        ``torch.nn.functional.gaussian_nll_loss(y_pred, y_true, var, full, eps,
+        reduction="none").mean(-1)``; ``"mean"`` equals torch's ``"mean"``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[1.0, 2.0], [0.0, -1.0]], np.float32)
+        >>> y_true = np.array([[1.5, 1.0], [0.5, -1.0]], np.float32)
+        >>> var = np.array([[0.5, 2.0], [1.0, 0.25]], np.float32)
+        >>> loss = gaussian_nll_loss(get_ops("jax"), y_pred, y_true, var, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.25, -0.2841]
     """
     check_reduction(reduction)
     check_flag("full", full)

@@ -385,20 +385,31 @@ def linear_cross_entropy(
     Returns:
         ``[N]`` for ``reduction="none"``, else a scalar; in the dtype of ``hidden``.
 
-    References: Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models*,
-    2024, https://arxiv.org/abs/2411.09009 (the chunked log-sum-exp and the
-    recomputing backward pass); the Liger kernel's fused linear cross entropy, Hsu et
-    al. 2024, https://arxiv.org/abs/2410.10989; z-loss: Chowdhery et al., *PaLM*, 2022,
-    https://arxiv.org/abs/2204.02311; soft-capping: Gemma Team, *Gemma 2*, 2024,
-    https://arxiv.org/abs/2408.00118.
+    References:
+        Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models*,
+        2024, https://arxiv.org/abs/2411.09009 (the chunked log-sum-exp and the
+        recomputing backward pass); the Liger kernel's fused linear cross entropy, Hsu et
+        al. 2024, https://arxiv.org/abs/2410.10989; z-loss: Chowdhery et al., *PaLM*, 2022,
+        https://arxiv.org/abs/2204.02311; soft-capping: Gemma Team, *Gemma 2*, 2024,
+        https://arxiv.org/abs/2408.00118.
 
-    Same numbers as ``cross_entropy(hidden @ weight.T + bias, labels, class_weight=...,
-    ignore_index=..., label_smoothing=..., z_loss=..., logit_softcap=...)`` and as
-    ``torch.nn.functional.linear_cross_entropy(hidden, weight, labels,
-    linear_bias=bias, weight=class_weight, ignore_index=..., label_smoothing=...,
-    reduction=...)`` (torch >= 2.13), which has no ``z_loss``, ``logit_softcap``,
-    ``where`` or ``sample_weight``; its ``ignore_index=None`` means -100 there, no
-    ignored id here.
+        Same numbers as ``cross_entropy(hidden @ weight.T + bias, labels, class_weight=...,
+        ignore_index=..., label_smoothing=..., z_loss=..., logit_softcap=...)`` and as
+        ``torch.nn.functional.linear_cross_entropy(hidden, weight, labels,
+        linear_bias=bias, weight=class_weight, ignore_index=..., label_smoothing=...,
+        reduction=...)`` (torch >= 2.13), which has no ``z_loss``, ``logit_softcap``,
+        ``where`` or ``sample_weight``; its ``ignore_index=None`` means -100 there, no
+        ignored id here.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> hidden = np.array([[1.0, 0.5], [-0.5, 2.0]], np.float32)
+        >>> weight = np.array([[0.2, 1.0], [1.0, -1.0], [0.5, 0.5]], np.float32)
+        >>> labels = np.array([1, 2])
+        >>> loss = linear_cross_entropy(get_ops("jax"), hidden, weight, labels, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.2543, 1.4344]
     """
     check_reduction(reduction)
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)

@@ -132,11 +132,6 @@ def triplet_margin_loss(
     The norm is taken of the difference scaled by its largest entry: no power
     overflows, and a difference of exactly 0 has distance 0 with a zero gradient.
 
-    Paper: Balntas et al., *Learning local feature descriptors with triplets and
-    shallow convolutional neural networks*, BMVC 2016,
-    https://bmva-archive.org.uk/bmvc/2016/papers/paper119/abstract119.pdf; Schroff et al.,
-    *FaceNet*, CVPR 2015, https://arxiv.org/abs/1503.03832.
-
     Args:
         anchor: anchor embeddings, shape ``[..., D]`` (``[B, D]``).
         positive: embeddings of the anchors' class, same shape as ``anchor``.
@@ -156,11 +151,27 @@ def triplet_margin_loss(
         Shape of ``anchor`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``anchor``.
 
-    Same numbers (values, and gradients for all three inputs) as
-    ``torch.nn.functional.triplet_margin_loss(anchor, positive, negative, margin, p,
-    eps, swap, reduction="none")``; ``"mean"`` equals torch's ``"mean"``. The Keras
-    class ``TripletMarginLoss`` reads ``concatenate([anchor, positive, negative],
-    axis=-1)`` as its ``y_pred``.
+    References:
+        Balntas et al., *Learning local feature descriptors with triplets and
+        shallow convolutional neural networks*, BMVC 2016,
+        https://bmva-archive.org.uk/bmvc/2016/papers/paper119/abstract119.pdf; Schroff et al.,
+        *FaceNet*, CVPR 2015, https://arxiv.org/abs/1503.03832.
+
+        Same numbers (values, and gradients for all three inputs) as
+        ``torch.nn.functional.triplet_margin_loss(anchor, positive, negative, margin, p,
+        eps, swap, reduction="none")``; ``"mean"`` equals torch's ``"mean"``. The Keras
+        class ``TripletMarginLoss`` reads ``concatenate([anchor, positive, negative],
+        axis=-1)`` as its ``y_pred``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> anchor = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        >>> positive = np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)
+        >>> negative = np.array([[0.0, 1.0], [0.1, 0.6]], np.float32)
+        >>> loss = triplet_margin_loss(get_ops("jax"), anchor, positive, negative, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.0, 0.8705]
     """
     check_reduction(reduction)
     check_positive("margin", margin)  # > 0, as torch
@@ -200,9 +211,6 @@ def contrastive_loss(
     Similar pairs (:math:`y = 1`) are pulled together, dissimilar pairs (:math:`y = 0`)
     pushed at least :math:`m` apart.
 
-    Paper: Hadsell, Chopra & LeCun, *Dimensionality Reduction by Learning an Invariant
-    Mapping*, CVPR 2006, https://doi.org/10.1109/CVPR.2006.100.
-
     Args:
         y_pred: distances between the two embeddings of each pair (e.g. Euclidean),
             any shape (``[B]``).
@@ -220,8 +228,21 @@ def contrastive_loss(
         Shape of ``y_pred`` for ``reduction="none"``, else a scalar; in the dtype of
         ``y_pred``.
 
-    Same numbers as TensorFlow Addons' ``tfa.losses.contrastive_loss(y_true, y_pred,
-    margin)`` (archived; tested against its formula above in float64).
+    References:
+        Hadsell, Chopra & LeCun, *Dimensionality Reduction by Learning an Invariant
+        Mapping*, CVPR 2006, https://doi.org/10.1109/CVPR.2006.100.
+
+        Same numbers as TensorFlow Addons' ``tfa.losses.contrastive_loss(y_true, y_pred,
+        margin)`` (archived; tested against its formula above in float64).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([0.3, 1.2, 0.5], np.float32)
+        >>> y_true = np.array([1.0, 0.0, 0.0], np.float32)
+        >>> loss = contrastive_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.09, 0.0, 0.25]
     """
     check_reduction(reduction)
     check_scalar("margin", margin)
@@ -264,9 +285,6 @@ def ntxent_loss(ops, embeddings, labels, *, temperature=0.07):
     at the dtype's machine epsilon). A batch without positive pairs gives 0 with a zero
     gradient (optax: NaN).
 
-    Paper: Chen et al., *A Simple Framework for Contrastive Learning of Visual
-    Representations* (SimCLR), ICML 2020, https://arxiv.org/abs/2002.05709.
-
     Args:
         embeddings: embeddings, shape ``[B, D]`` (normalised here).
         labels: one label per embedding, shape ``[B]`` (or ``[B, 1]``): the rows of a
@@ -276,9 +294,22 @@ def ntxent_loss(ops, embeddings, labels, *, temperature=0.07):
     Returns:
         A scalar, in the dtype of ``embeddings``.
 
-    Same numbers (value and gradient) as ``optax.losses.ntxent(embeddings, labels,
-    temperature)``. The Keras class ``NTXentLoss`` is called with ``(labels,
-    embeddings)``.
+    References:
+        Chen et al., *A Simple Framework for Contrastive Learning of Visual
+        Representations* (SimCLR), ICML 2020, https://arxiv.org/abs/2002.05709.
+
+        Same numbers (value and gradient) as ``optax.losses.ntxent(embeddings, labels,
+        temperature)``. The Keras class ``NTXentLoss`` is called with ``(labels,
+        embeddings)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], np.float32)
+        >>> labels = np.array([0, 0, 1, 1])
+        >>> loss = ntxent_loss(get_ops("jax"), embeddings, labels, temperature=0.5)
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        0.2965
     """
     check_positive("temperature", temperature)
     labels, _, _ = _embeddings_and_labels(ops, embeddings, labels)
@@ -319,9 +350,6 @@ def supervised_contrastive_loss(
     (``torch.nn.functional.normalize``; 2⁻⁵ for float16 inputs, whose gradients
     cannot hold 1e12).
 
-    Paper: Khosla et al., *Supervised Contrastive Learning*, NeurIPS 2020,
-    https://arxiv.org/abs/2004.11362.
-
     Args:
         embeddings: embeddings, shape ``[B, D]`` (normalised here).
         labels: integer labels, shape ``[B]`` (or ``[B, 1]``).
@@ -339,13 +367,27 @@ def supervised_contrastive_loss(
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of
         ``embeddings``.
 
-    Same numbers (values and gradients) as
-    ``pytorch_metric_learning.losses.SupConLoss(temperature)(embeddings, labels)``
-    (per anchor with ``reducer=DoNothingReducer()``). Two edge cases follow the paper
-    instead: a batch with no negative at all (one label) gives the formula's values
-    (pytorch-metric-learning returns 0), and ``"mean"`` counts every anchor with a
-    positive (its ``AvgNonZeroReducer`` skips losses of exactly 0). The Keras class is
-    called with ``(labels, embeddings)``.
+    References:
+        Khosla et al., *Supervised Contrastive Learning*, NeurIPS 2020,
+        https://arxiv.org/abs/2004.11362.
+
+        Same numbers (values and gradients) as
+        ``pytorch_metric_learning.losses.SupConLoss(temperature)(embeddings, labels)``
+        (per anchor with ``reducer=DoNothingReducer()``). Two edge cases follow the paper
+        instead: a batch with no negative at all (one label) gives the formula's values
+        (pytorch-metric-learning returns 0), and ``"mean"`` counts every anchor with a
+        positive (its ``AvgNonZeroReducer`` skips losses of exactly 0). The Keras class is
+        called with ``(labels, embeddings)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], np.float32)
+        >>> labels = np.array([0, 0, 1, 1])
+        >>> loss = supervised_contrastive_loss(get_ops("jax"), embeddings, labels, temperature=0.5,
+        ...                                    reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.2684, 0.3245, 0.2684, 0.3245]
     """
     check_reduction(reduction)
     check_positive("temperature", temperature)
@@ -389,9 +431,6 @@ def clip_loss(
     (``torch.nn.functional.normalize``; 2⁻⁵ for float16 inputs, whose gradients cannot
     hold 1e12).
 
-    Paper: Radford et al., *Learning Transferable Visual Models From Natural Language
-    Supervision*, ICML 2021, https://arxiv.org/abs/2103.00020.
-
     Args:
         image_embeddings: image embeddings, shape ``[B, D]``.
         text_embeddings: the matching text embeddings, shape ``[B, D]`` (row ``i`` of
@@ -412,12 +451,25 @@ def clip_loss(
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of
         ``image_embeddings``.
 
-    Same numbers (values and gradients) as the float64 torch formula
-    ``(F.cross_entropy(L, t, reduction="none") + F.cross_entropy(L.T, t,
-    reduction="none")) / 2`` with ``L = F.normalize(image) @ F.normalize(text).T /
-    temperature`` and ``t = arange(B)`` (OpenCLIP's ``ClipLoss`` for ``"mean"``). The
-    Keras class ``CLIPLoss`` reads ``concatenate([image_embeddings,
-    text_embeddings], axis=-1)`` as its ``y_pred``.
+    References:
+        Radford et al., *Learning Transferable Visual Models From Natural Language
+        Supervision*, ICML 2021, https://arxiv.org/abs/2103.00020.
+
+        Same numbers (values and gradients) as the float64 torch formula
+        ``(F.cross_entropy(L, t, reduction="none") + F.cross_entropy(L.T, t,
+        reduction="none")) / 2`` with ``L = F.normalize(image) @ F.normalize(text).T /
+        temperature`` and ``t = arange(B)`` (OpenCLIP's ``ClipLoss`` for ``"mean"``). The
+        Keras class ``CLIPLoss`` reads ``concatenate([image_embeddings,
+        text_embeddings], axis=-1)`` as its ``y_pred``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> image_embeddings = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+        >>> text_embeddings = np.array([[0.9, 0.1], [0.2, 1.0], [0.5, 0.5]], np.float32)
+        >>> loss = clip_loss(get_ops("jax"), image_embeddings, text_embeddings, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.7766, 0.8233, 0.9474]
     """
     check_reduction(reduction)
     check_positive("temperature", temperature)

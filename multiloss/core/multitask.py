@@ -104,11 +104,9 @@ def uncertainty_weighting(ops, losses, log_vars, *, task_types=None, convention=
 
     (``convention="kendall"``, the paper's eq. 7 and 10), or
     :math:`\sum_t e^{-s_t} L_t + s_t` for every task (``convention="simplified"``, the
-    form of seed 001's code). For fixed :math:`L_t` the optimum is
+    form common in open-source multi-task code). For fixed :math:`L_t` the optimum is
     :math:`s_t = \log L_t` for regression tasks and for the simplified form, and
     :math:`s_t = \log 2L_t` for classification tasks.
-
-    Paper: https://arxiv.org/abs/1705.07115
 
     Args:
         losses: the task losses, a sequence of ``T`` scalars or a ``[T]`` tensor.
@@ -120,15 +118,21 @@ def uncertainty_weighting(ops, losses, log_vars, *, task_types=None, convention=
     Returns:
         The scalar total, in the dtype of ``log_vars``.
 
-    LibMTL's and TorchJD's uncertainty weighting compute the ``"kendall"`` value with
-    every task a regression task (``task_types=None``).
+    References:
+        Kendall, Gal & Cipolla, *Multi-Task Learning Using Uncertainty to Weigh Losses
+        for Scene Geometry and Semantics*, CVPR 2018, https://arxiv.org/abs/1705.07115.
+
+        LibMTL's and TorchJD's uncertainty weighting compute the ``"kendall"`` value with
+        every task a regression task (``task_types=None``).
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> total = uncertainty_weighting(get_ops("jax"), [2.0, 0.5], np.zeros(2, np.float32))
-        >>> round(float(total), 6)
-        1.25
+        >>> from multiloss.core.ops import get_ops
+        >>> losses = np.array([2.0, 0.5], np.float32)
+        >>> log_vars = np.array([0.0, -0.5], np.float32)
+        >>> total = uncertainty_weighting(get_ops("jax"), losses, log_vars)
+        >>> np.asarray(total, np.float64).round(4).tolist()
+        1.1622
     """
     _check_convention(convention)
     log_vars = ops.convert_to_tensor(log_vars)
@@ -170,9 +174,6 @@ def task_priority_weights(ops, kpis, *, gamma=1.0):
     into :math:`[10^{-7}, 1 - 10^{-7}]`, and :math:`(1 - \kappa)^\gamma` is computed as
     :math:`\exp(\gamma \log(1 - \kappa))`, so values and gradients stay finite.
 
-    Paper: Guo et al., ECCV 2018,
-    https://openaccess.thecvf.com/content_ECCV_2018/html/Michelle_Guo_Focus_on_the_ECCV_2018_paper.html
-
     Args:
         kpis: ``[T]`` KPIs in (0, 1).
         gamma: focusing exponent >= 0, a scalar or one per task ``[T]``.
@@ -180,7 +181,20 @@ def task_priority_weights(ops, kpis, *, gamma=1.0):
     Returns:
         The weights, shape ``[T]``, in the dtype of ``kpis``.
 
-    No peer library ships it; the tests compare with the float64 formula above.
+    References:
+        Guo, Haque, Huang, Yeung & Fei-Fei, *Dynamic Task Prioritization for Multitask
+        Learning*, ECCV 2018,
+        https://openaccess.thecvf.com/content_ECCV_2018/html/Michelle_Guo_Focus_on_the_ECCV_2018_paper.html
+
+        No peer library ships it; the tests compare with the float64 formula above.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> kpis = np.array([0.9, 0.5, 0.2], np.float32)
+        >>> weights = task_priority_weights(get_ops("jax"), kpis, gamma=2.0)
+        >>> np.asarray(weights, np.float64).round(4).tolist()
+        [0.0011, 0.1733, 1.03]
     """
     kpis = ops.convert_to_tensor(kpis)
     shape = static_shape(kpis)
@@ -210,14 +224,30 @@ def uncertainty_weighting_step(ops, state, losses, *, num_tasks, task_types=None
     trainable weights: calling it with the task losses returns
     ``uncertainty_weighting(losses, log_vars, task_types=..., convention=...)``.
 
-    Args (constructor):
+    Call: ``weighting(losses)`` with ``T`` scalar losses (a sequence or a ``[T]`` tensor);
+    returns the scalar total. See :func:`uncertainty_weighting`.
+
+    Args:
         num_tasks: number of tasks T.
         task_types: ``None`` (all regression) or ``"regression"``/``"classification"``
             per task.
         convention: ``"kendall"`` or ``"simplified"``.
 
-    Call: ``weighting(losses)`` with ``T`` scalar losses (a sequence or a ``[T]`` tensor);
-    returns the scalar total. See :func:`uncertainty_weighting`.
+    Returns:
+        The scalar total, in the dtype of the variables.
+
+    References:
+        Kendall, Gal & Cipolla, *Multi-Task Learning Using Uncertainty to Weigh Losses
+        for Scene Geometry and Semantics*, CVPR 2018, https://arxiv.org/abs/1705.07115.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> losses = np.array([2.0, 0.5], np.float32)
+        >>> state = {"log_vars": np.zeros(2, np.float32)}
+        >>> total, updates = uncertainty_weighting_step(get_ops("jax"), state, losses, num_tasks=2)
+        >>> np.asarray(total, np.float64).round(4).tolist()
+        1.25
     """
     total = uncertainty_weighting(
         ops, losses, state["log_vars"], task_types=task_types, convention=convention
@@ -247,12 +277,31 @@ def dynamic_task_priority_step(ops, state, losses, kpis, *, num_tasks, gamma=1.0
     :math:`w = \text{task\_priority\_weights}(\bar\kappa, \gamma)` held constant: no
     gradient flows into the weights or the average.
 
-    Args (constructor):
+    Call: ``priority(losses, kpis)`` with ``T`` scalar losses and ``T`` KPIs.
+
+    Args:
         num_tasks: number of tasks T.
         gamma: focusing exponent >= 0, scalar or one per task.
         momentum: m in [0, 1], the weight of the newest KPIs.
 
-    Call: ``priority(losses, kpis)`` with ``T`` scalar losses and ``T`` KPIs.
+    Returns:
+        The scalar :math:`\sum_t w_t L_t`, in the dtype of the variables.
+
+    References:
+        Guo, Haque, Huang, Yeung & Fei-Fei, *Dynamic Task Prioritization for Multitask
+        Learning*, ECCV 2018,
+        https://openaccess.thecvf.com/content_ECCV_2018/html/Michelle_Guo_Focus_on_the_ECCV_2018_paper.html
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> losses = np.array([2.0, 0.5], np.float32)
+        >>> kpis = np.array([0.9, 0.4], np.float32)
+        >>> state = {"kpi_average": np.zeros(2, np.float32), "initialized": np.float32(0.0)}
+        >>> total, updates = dynamic_task_priority_step(get_ops("jax"), state, losses, kpis,
+        ...                                             num_tasks=2, gamma=2.0)
+        >>> np.asarray(total, np.float64).round(4).tolist()
+        0.167
     """
     average = state["kpi_average"]
     dtype = ops.dtype(average)
@@ -318,17 +367,32 @@ def dynamic_weight_average_step(ops, state, losses, *, num_tasks, temperature=2.
     epoch; call it with those averages (and use its output) once per epoch to reproduce
     that, or once per step for the per-step variant.
 
-    Paper: https://arxiv.org/abs/1803.10704 (section 3.3, eq. 7).
-
-    Args (constructor):
-        num_tasks: number of tasks K.
-        temperature: T > 0; larger values give more even weights (the paper uses 2).
-
     Call: ``dwa(losses)`` with ``K`` scalar losses (a sequence or a ``[K]`` tensor);
     returns the scalar :math:`\sum_t w_t L_t(k)`.
 
-    No peer library ships it; the tests compare with a float64 NumPy implementation of
-    the recurrence above (the MTAN reference code's ``lambda_weight``).
+    Args:
+        num_tasks: number of tasks K.
+        temperature: T > 0; larger values give more even weights (the paper uses 2).
+
+    Returns:
+        The scalar :math:`\sum_t w_t L_t(k)`, in the dtype of the variables.
+
+    References:
+        Liu, Johns & Davison, *End-to-End Multi-Task Learning with Attention*, CVPR 2019,
+        https://arxiv.org/abs/1803.10704 (section 3.3, eq. 7).
+
+        No peer library ships it; the tests compare with a float64 NumPy implementation of
+        the recurrence above (the MTAN reference code's ``lambda_weight``).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> losses = np.array([2.0, 0.5], np.float32)
+        >>> state = {"previous_losses": np.zeros(2, np.float32),
+        ...          "earlier_losses": np.zeros(2, np.float32), "calls": np.float32(0.0)}
+        >>> total, updates = dynamic_weight_average_step(get_ops("jax"), state, losses, num_tasks=2)
+        >>> np.asarray(total, np.float64).round(4).tolist()
+        2.5
     """
     previous, earlier = state["previous_losses"], state["earlier_losses"]
     dtype = ops.dtype(previous)

@@ -226,10 +226,6 @@ def dice_loss(
     every pixel is ignored) counts as a perfect overlap: loss 0 for that class and a zero
     gradient, instead of 0/0.
 
-    References: Milletari, Navab & Ahmadi, *V-Net*, 3DV 2016,
-    https://arxiv.org/abs/1606.04797 (Dice); Salehi, Erdogmus & Gholipour, *Tversky loss
-    function for image segmentation*, 2017, https://arxiv.org/abs/1706.05721.
-
     Args:
         y_pred: logits ``[B, ..., C]`` (channel-last): softmax over the last axis, or a
             sigmoid when C = 1 (binary segmentation). With ``from_logits=False``,
@@ -256,12 +252,26 @@ def dice_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``optax.losses.dice_loss(y_pred, one_hot(y_true),
-    class_weights=class_weight, smooth=smooth, alpha=alpha, beta=beta,
-    apply_softmax=from_logits)`` per image (optax takes one-hot targets and has no
-    ``ignore_index``: its value on the image with the ignored pixels removed). At
-    α = β = ½ the ratio is (2·TP + 2s) / (Σp + Σt + 2s): the common form
-    (2·TP + s′) / (Σp + Σt + s′) with s′ = 2s.
+    References:
+        Milletari, Navab & Ahmadi, *V-Net*, 3DV 2016,
+        https://arxiv.org/abs/1606.04797 (Dice); Salehi, Erdogmus & Gholipour, *Tversky loss
+        function for image segmentation*, 2017, https://arxiv.org/abs/1706.05721.
+
+        Same numbers as ``optax.losses.dice_loss(y_pred, one_hot(y_true),
+        class_weights=class_weight, smooth=smooth, alpha=alpha, beta=beta,
+        apply_softmax=from_logits)`` per image (optax takes one-hot targets and has no
+        ``ignore_index``: its value on the image with the ignored pixels removed). At
+        α = β = ½ the ratio is (2·TP + 2s) / (Σp + Σt + 2s): the common form
+        (2·TP + s′) / (Σp + Σt + s′) with s′ = 2s.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[[2.0, -1.0], [0.5, 1.0], [-1.0, 2.0]]], np.float32)
+        >>> y_true = np.array([[0, 1, 1]])
+        >>> loss = dice_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.096]
     """
     return _tversky(
         ops, y_pred, y_true, from_logits=from_logits, smooth=smooth, alpha=alpha, beta=beta,
@@ -292,11 +302,6 @@ def jaccard_loss(
              = \frac{1}{C} \sum_c w_c \Big(1 - \frac{\sum_i p_{ic} t_{ic} + s}
                {\sum_i (p_{ic} + t_{ic} - p_{ic} t_{ic}) + s}\Big)
 
-    Reference: Rahman & Wang, *Optimizing Intersection-Over-Union in Deep Neural
-    Networks for Image Segmentation*, ISVC 2016,
-    https://doi.org/10.1007/978-3-319-50835-1_22; the index: Jaccard, 1912,
-    https://doi.org/10.1111/j.1469-8137.1912.tb05611.x.
-
     Args:
         y_pred: logits ``[B, ..., C]`` (channel-last; softmax over the last axis, a
             sigmoid when C = 1) or probabilities with ``from_logits=False``.
@@ -316,9 +321,24 @@ def jaccard_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``optax.losses.dice_loss(y_pred, one_hot(y_true), alpha=1.0,
-    beta=1.0, class_weights=class_weight, smooth=smooth, apply_softmax=from_logits)``
-    per image.
+    References:
+        Rahman & Wang, *Optimizing Intersection-Over-Union in Deep Neural
+        Networks for Image Segmentation*, ISVC 2016,
+        https://doi.org/10.1007/978-3-319-50835-1_22; the index: Jaccard, 1912,
+        https://doi.org/10.1111/j.1469-8137.1912.tb05611.x.
+
+        Same numbers as ``optax.losses.dice_loss(y_pred, one_hot(y_true), alpha=1.0,
+        beta=1.0, class_weights=class_weight, smooth=smooth, apply_softmax=from_logits)``
+        per image.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[[2.0, -1.0], [0.5, 1.0], [-1.0, 2.0]]], np.float32)
+        >>> y_true = np.array([[0, 1, 1]])
+        >>> loss = jaccard_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.1749]
     """
     return _tversky(
         ops, y_pred, y_true, from_logits=from_logits, smooth=smooth, alpha=1.0, beta=1.0,
@@ -395,9 +415,8 @@ def lovasz_softmax_loss(
     (``classes="present"``; no class present, i.e. every pixel ignored, gives 0) or
     every class (``"all"``: an absent class contributes its largest probability).
 
-    Reference: Berman, Rannen Triki & Blaschko, *The Lovász-Softmax loss: A tractable
-    surrogate for the optimization of the intersection-over-union measure in neural
-    networks*, CVPR 2018, https://arxiv.org/abs/1705.08790.
+    The errors are sorted with a stable sort (``keras.ops.argsort``, ignored pixels
+    masked, not removed: static shapes, jit-able), per image and class.
 
     Args:
         y_pred: logits ``[B, ..., C]`` (channel-last, C >= 2; softmax over the last
@@ -416,13 +435,24 @@ def lovasz_softmax_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    The errors are sorted with a stable sort (``keras.ops.argsort``, ignored pixels
-    masked, not removed: static shapes, jit-able), per image and class.
+    References:
+        Berman, Rannen Triki & Blaschko, *The Lovász-Softmax loss: A tractable
+        surrogate for the optimization of the intersection-over-union measure in neural
+        networks*, CVPR 2018, https://arxiv.org/abs/1705.08790.
 
-    Same numbers as the reference implementation (github.com/bermanmaxim/LovaszSoftmax,
-    ``pytorch/lovasz_losses.py``): ``lovasz_softmax(softmax(y_pred), y_true,
-    classes=classes, per_image=True, ignore=ignore_index)`` is ``"mean"`` (with the
-    classes on axis 1 there); ``"none"`` is its per-image values.
+        Same numbers as the reference implementation (github.com/bermanmaxim/LovaszSoftmax,
+        ``pytorch/lovasz_losses.py``): ``lovasz_softmax(softmax(y_pred), y_true,
+        classes=classes, per_image=True, ignore=ignore_index)`` is ``"mean"`` (with the
+        classes on axis 1 there); ``"none"`` is its per-image values.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[[2.0, -1.0], [0.5, 1.0], [-1.0, 2.0]]], np.float32)
+        >>> y_true = np.array([[0, 1, 1]])
+        >>> loss = lovasz_softmax_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.2125]
     """
     check_reduction(reduction)
     if classes not in _LOVASZ_CLASSES:
@@ -493,8 +523,8 @@ def lovasz_hinge_loss(
         \ell = \sum_{k=1}^{P} \max(m_{\pi_k}, 0)\,
             \big(\Delta J(\{\pi_1..\pi_k\}) - \Delta J(\{\pi_1..\pi_{k-1}\})\big)
 
-    Reference: Berman, Rannen Triki & Blaschko, *The Lovász-Softmax loss*, CVPR 2018,
-    https://arxiv.org/abs/1705.08790 (section 3.1).
+    The errors are sorted with a stable sort (``keras.ops.argsort``, ignored pixels
+    masked, not removed: static shapes, jit-able).
 
     Args:
         y_pred: logits ``[B, ...]`` (one per pixel; every axis after the first is the
@@ -512,12 +542,22 @@ def lovasz_hinge_loss(
     Returns:
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of ``y_pred``.
 
-    The errors are sorted with a stable sort (``keras.ops.argsort``, ignored pixels
-    masked, not removed: static shapes, jit-able).
+    References:
+        Berman, Rannen Triki & Blaschko, *The Lovász-Softmax loss*, CVPR 2018,
+        https://arxiv.org/abs/1705.08790 (section 3.1).
 
-    Same numbers as the reference implementation (github.com/bermanmaxim/LovaszSoftmax,
-    ``pytorch/lovasz_losses.py``): ``lovasz_hinge(y_pred, y_true, per_image=True,
-    ignore=ignore_index)`` is ``"mean"``; ``"none"`` is its per-image values.
+        Same numbers as the reference implementation (github.com/bermanmaxim/LovaszSoftmax,
+        ``pytorch/lovasz_losses.py``): ``lovasz_hinge(y_pred, y_true, per_image=True,
+        ignore=ignore_index)`` is ``"mean"``; ``"none"`` is its per-image values.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[[2.0, -1.0], [0.5, -0.5]]], np.float32)
+        >>> y_true = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)
+        >>> loss = lovasz_hinge_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.0]
     """
     check_reduction(reduction)
     ignore_index = check_int("ignore_index", ignore_index, allow_none=True)

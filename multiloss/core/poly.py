@@ -2,7 +2,7 @@
 
 Leng et al., *PolyLoss: A Polynomial Expansion Perspective of Classification Loss
 Functions*, ICLR 2022, https://arxiv.org/abs/2204.12511. The reference values of
-seed 002 (the authors' TensorFlow code) are reproduced in ``tests/test_seed_values.py``.
+the authors' TensorFlow code are reproduced in ``tests/test_seed_values.py``.
 
 Every :math:`1 - p_t` is taken in log space (see :mod:`multiloss.core.focal`), so the
 poly term is exact when :math:`p_t` rounds to 1 and its gradient stays finite.
@@ -54,8 +54,6 @@ def poly1_cross_entropy(
     as the paper's code and optax do. :math:`1 - p_c = \sum_{k \ne c} p_k` is summed
     directly: exact when :math:`p_c` rounds to 1.
 
-    Paper: https://arxiv.org/abs/2204.12511
-
     Args:
         y_pred: logits, shape ``[..., C, ...]`` with the classes on ``axis``.
         y_true: integer class ids, shape of ``y_pred`` without ``axis``; or one-hot /
@@ -77,17 +75,22 @@ def poly1_cross_entropy(
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
         the dtype of ``y_pred``.
 
-    Same numbers as ``optax.losses.poly_loss_cross_entropy(y_pred, q, epsilon=epsilon)``
-    with ``q`` the (smoothed) one-hot targets, and as seed 002's
-    ``poly1_cross_entropy_tf``.
+    References:
+        Leng et al., *PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+        Functions*, ICLR 2022, https://arxiv.org/abs/2204.12511.
+
+        Same numbers as ``optax.losses.poly_loss_cross_entropy(y_pred, q, epsilon=epsilon)``
+        with ``q`` the (smoothed) one-hot targets, and as the authors'
+        reference ``poly1_cross_entropy_tf``.
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
-        >>> loss = poly1_cross_entropy(get_ops("jax"), x, np.array([1, 2]), reduction="none")
-        >>> np.asarray(loss, np.float64).round(5).tolist()
-        [2.82412, 0.33417]
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = poly1_cross_entropy(get_ops("jax"), y_pred, y_true, epsilon=1.0, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [2.8241, 0.3342]
     """
     check_reduction(reduction)
     check_scalar("epsilon", epsilon, low=-1.0)
@@ -139,7 +142,7 @@ def poly1_focal_loss(
     with :math:`\mathrm{FL}_\sigma` the :func:`sigmoid_focal_loss` (``alpha`` as there;
     the poly term is not α-weighted).
 
-    ``focal="softmax"`` (the reference implementation of seed 002, per example):
+    ``focal="softmax"`` (the authors' reference implementation, per example):
 
     .. math::
 
@@ -151,8 +154,6 @@ def poly1_focal_loss(
     as there: a scalar multiplies every class, a vector ``[C]`` gives α of the true
     class) and the poly term on the per-class sigmoids. Every :math:`1 - p` is taken in
     log space: finite values and gradients for any finite logit.
-
-    Paper: https://arxiv.org/abs/2204.12511
 
     Args:
         y_pred: logits; any shape for ``"sigmoid"``, ``[..., C]`` (classes last) for
@@ -178,19 +179,23 @@ def poly1_focal_loss(
         The unreduced loss described above for ``reduction="none"``, else a scalar; in
         the dtype of ``y_pred``.
 
-    ``"sigmoid"``: ``torchvision.ops.sigmoid_focal_loss`` plus the poly term, as in the
-    paper's code. ``"softmax"``: the numbers of seed 002's ``poly1_focal_loss_tf`` /
-    ``poly1_focal_loss_torch`` with ``alpha=[α, 1 − α, ..., 1 − α]`` (their focal loss
-    clips p_t to [1e-7, 1 − 1e-7], so only away from saturation).
+    References:
+        Leng et al., *PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+        Functions*, ICLR 2022, https://arxiv.org/abs/2204.12511.
+
+        ``"sigmoid"``: ``torchvision.ops.sigmoid_focal_loss`` plus the poly term, as in the
+        paper's code. ``"softmax"``: the numbers of the authors' reference ``poly1_focal_loss_tf`` /
+        ``poly1_focal_loss_torch`` with ``alpha=[α, 1 − α, ..., 1 − α]`` (their focal loss
+        clips p_t to [1e-7, 1 − 1e-7], so only away from saturation).
 
     Example:
-        >>> from multiloss.core.ops import get_ops
         >>> import numpy as np
-        >>> x = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
-        >>> loss = poly1_focal_loss(get_ops("jax"), x, np.array([1, 2]), focal="softmax",
-        ...                         alpha=[0.25, 0.75, 0.75], reduction="none")
-        >>> np.asarray(loss, np.float64).round(5).tolist()
-        [1.46497, 0.18184]
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([1, 2])
+        >>> loss = poly1_focal_loss(get_ops("jax"), y_pred, y_true, alpha=[0.25, 0.75, 0.75], focal="softmax", reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.465, 0.1818]
     """
     check_reduction(reduction)
     check_scalar("epsilon", epsilon, low=-1.0)

@@ -185,11 +185,6 @@ def softmax_ranking_loss(
     over the kept items :math:`i, j` of the list. The labels are used as given (not
     normalised to sum to 1, as optax): graded relevance weighs the items.
 
-    Reference: Cao et al., *Learning to Rank: From Pairwise Approach to Listwise
-    Approach* (ListNet), ICML 2007, https://doi.org/10.1145/1273496.1273513; Bruch et
-    al., *An Analysis of the Softmax Cross Entropy Loss for Learning-to-Rank with Binary
-    Relevance*, ICTIR 2019, https://doi.org/10.1145/3341981.3344221.
-
     Args:
         y_pred: scores ``[B, L]`` (``[..., L]``: the last axis is the list).
         y_true: relevance labels, same shape as ``y_pred`` (integers or floats).
@@ -207,9 +202,24 @@ def softmax_ranking_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``optax.losses.ranking_softmax_loss(y_pred, y_true, where=where,
-    reduce_fn=None)`` per list (``where`` of items). optax' ``jnp.mean`` counts the
-    lists without a relevant item (their value is 0); ``"mean"`` here does not.
+    References:
+        Cao et al., *Learning to Rank: From Pairwise Approach to Listwise
+        Approach* (ListNet), ICML 2007, https://doi.org/10.1145/1273496.1273513; Bruch et
+        al., *An Analysis of the Softmax Cross Entropy Loss for Learning-to-Rank with Binary
+        Relevance*, ICTIR 2019, https://doi.org/10.1145/3341981.3344221.
+
+        Same numbers as ``optax.losses.ranking_softmax_loss(y_pred, y_true, where=where,
+        reduce_fn=None)`` per list (``where`` of items). optax' ``jnp.mean`` counts the
+        lists without a relevant item (their value is 0); ``"mean"`` here does not.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]], np.float32)
+        >>> loss = softmax_ranking_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [2.8575, 4.5228]
     """
     check_reduction(reduction)
     scores, labels, valid, chosen, out_dtype = _ranking_inputs(
@@ -237,9 +247,6 @@ def pairwise_logistic_loss(
     over the :math:`n` kept items of the list; each term is
     :math:`\operatorname{softplus}(s_j - s_i)`, exact and finite for any score spread.
 
-    Reference: Burges et al., *Learning to Rank using Gradient Descent* (RankNet), ICML
-    2005, https://doi.org/10.1145/1102351.1102363.
-
     Args:
         y_pred: scores ``[B, L]`` (``[..., L]``: the last axis is the list).
         y_true: relevance labels, same shape as ``y_pred``; an item with a negative
@@ -258,12 +265,25 @@ def pairwise_logistic_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Same numbers as ``keras_rs.losses.PairwiseLogisticLoss()``: its per-item values
-    (``reduction="none"``, shape ``[B, L]``) averaged over each list's items, so
-    ``"mean"`` equals keras-rs' default ``"sum_over_batch_size"`` when no item is padding
-    and every list has a relevant item. With padding keras-rs still divides by ``L``;
-    here a list's value is the mean over its kept items (``where`` as keras-rs'
-    ``y_true={"labels": ..., "mask": where}``).
+    References:
+        Burges et al., *Learning to Rank using Gradient Descent* (RankNet), ICML
+        2005, https://doi.org/10.1145/1102351.1102363.
+
+        Same numbers as ``keras_rs.losses.PairwiseLogisticLoss()``: its per-item values
+        (``reduction="none"``, shape ``[B, L]``) averaged over each list's items, so
+        ``"mean"`` equals keras-rs' default ``"sum_over_batch_size"`` when no item is padding
+        and every list has a relevant item. With padding keras-rs still divides by ``L``;
+        here a list's value is the mean over its kept items (``where`` as keras-rs'
+        ``y_true={"labels": ..., "mask": where}``).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]], np.float32)
+        >>> loss = pairwise_logistic_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.3296, 0.8405]
     """
     check_reduction(reduction)
     scores, labels, valid, chosen, out_dtype = _ranking_inputs(
@@ -304,8 +324,8 @@ def listmle_loss(
     cumulative sum of exponentials, so the value is exact for any score spread (keras-rs'
     form loses accuracy beyond spreads of ~50 and its gradient vanishes there).
 
-    Reference: Xia et al., *Listwise Approach to Learning to Rank: Theory and
-    Algorithm*, ICML 2008, https://doi.org/10.1145/1390156.1390306.
+    The sort is ``keras.ops.argsort`` (stable, static shapes: jit-able); padded items
+    are sorted last and masked.
 
     Args:
         y_pred: scores ``[B, L]`` (``[..., L]``: the last axis is the list).
@@ -324,12 +344,22 @@ def listmle_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    The sort is ``keras.ops.argsort`` (stable, static shapes: jit-able); padded items
-    are sorted last and masked.
+    References:
+        Xia et al., *Listwise Approach to Learning to Rank: Theory and
+        Algorithm*, ICML 2008, https://doi.org/10.1145/1390156.1390306.
 
-    Same numbers as ``keras_rs.losses.ListMLELoss(reduction="none")`` (per list, where
-    its float32 arithmetic is accurate: score spreads below ~50, every list with a
-    relevant item) and as the float64 formula above.
+        Same numbers as ``keras_rs.losses.ListMLELoss(reduction="none")`` (per list, where
+        its float32 arithmetic is accurate: score spreads below ~50, every list with a
+        relevant item) and as the float64 formula above.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+        >>> y_true = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]], np.float32)
+        >>> loss = listmle_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.9384, 2.2278]
     """
     check_reduction(reduction)
     scores, labels, valid, chosen, out_dtype = _ranking_inputs(

@@ -37,8 +37,6 @@ def mean_squared_error(
 
         \ell = \frac{1}{D} \sum_{d=1}^{D} (\hat y_d - y_d)^2
 
-    Reference: Gauss, *Theoria motus corporum coelestium* (1809), least squares.
-
     Args:
         y_pred: predictions, shape ``[..., D]``.
         y_true: targets, same shape as ``y_pred``.
@@ -53,13 +51,23 @@ def mean_squared_error(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: the least-squares criterion (Legendre 1805, Gauss 1809); see Hastie,
-    Tibshirani & Friedman, *The Elements of Statistical Learning*, section 2.4,
-    https://hastie.su.domains/ElemStatLearn/.
+    References:
+        The least-squares criterion (Legendre 1805, Gauss 1809); see Hastie,
+        Tibshirani & Friedman, *The Elements of Statistical Learning*, section 2.4,
+        https://hastie.su.domains/ElemStatLearn/.
 
-    Same numbers as ``torch.nn.functional.mse_loss(y_pred, y_true,
-    reduction="none").mean(-1)`` and ``keras.losses.mean_squared_error(y_true, y_pred)``;
-    ``"mean"`` equals ``mse_loss(..., reduction="mean")``.
+        Same numbers as ``torch.nn.functional.mse_loss(y_pred, y_true,
+        reduction="none").mean(-1)`` and ``keras.losses.mean_squared_error(y_true, y_pred)``;
+        ``"mean"`` equals ``mse_loss(..., reduction="mean")``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = mean_squared_error(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [2.125, 2.125]
     """
     check_reduction(reduction)
     prediction, target, out_dtype, chosen = paired_inputs(ops, y_pred, y_true, where, sample_weight)
@@ -96,11 +104,21 @@ def mean_absolute_error(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: least absolute deviations (Boscovich 1757, Laplace 1789); Bloomfield &
-    Steiger, *Least Absolute Deviations* (1983), https://doi.org/10.1007/978-1-4684-8574-5.
+    References:
+        least absolute deviations (Boscovich 1757, Laplace 1789); Bloomfield &
+        Steiger, *Least Absolute Deviations* (1983), https://doi.org/10.1007/978-1-4684-8574-5.
 
-    Same numbers as ``keras.losses.mean_absolute_error(y_true, y_pred)`` and
-    ``torch.nn.functional.l1_loss(y_pred, y_true, reduction="none").mean(-1)``.
+        Same numbers as ``keras.losses.mean_absolute_error(y_true, y_pred)`` and
+        ``torch.nn.functional.l1_loss(y_pred, y_true, reduction="none").mean(-1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = mean_absolute_error(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.25, 1.25]
     """
     check_reduction(reduction)
     prediction, target, out_dtype, chosen = paired_inputs(
@@ -153,12 +171,22 @@ def huber_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Huber, *Robust Estimation of a Location Parameter*, Annals of
-    Mathematical Statistics 35 (1964), https://doi.org/10.1214/aoms/1177703732.
+    References:
+        Huber, *Robust Estimation of a Location Parameter*, Annals of
+        Mathematical Statistics 35 (1964), https://doi.org/10.1214/aoms/1177703732.
 
-    Same numbers as ``keras.losses.huber(y_true, y_pred, delta)`` and
-    ``torch.nn.functional.huber_loss(y_pred, y_true, reduction="none",
-    delta=delta).mean(-1)`` (torch's element-wise values).
+        Same numbers as ``keras.losses.huber(y_true, y_pred, delta)`` and
+        ``torch.nn.functional.huber_loss(y_pred, y_true, reduction="none",
+        delta=delta).mean(-1)`` (torch's element-wise values).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = huber_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.8125, 0.8125]
     """
     check_reduction(reduction)
     check_positive("delta", delta)
@@ -206,11 +234,21 @@ def smooth_l1_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Girshick, *Fast R-CNN*, ICCV 2015, https://arxiv.org/abs/1504.08083.
+    References:
+        Girshick, *Fast R-CNN*, ICCV 2015, https://arxiv.org/abs/1504.08083.
 
-    Same numbers as ``torch.nn.functional.smooth_l1_loss(y_pred, y_true,
-    reduction="none", beta=beta).mean(-1)``; ``"mean"`` equals torch's ``"mean"`` (every
-    example has D entries).
+        Same numbers as ``torch.nn.functional.smooth_l1_loss(y_pred, y_true,
+        reduction="none", beta=beta).mean(-1)``; ``"mean"`` equals torch's ``"mean"`` (every
+        example has D entries).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = smooth_l1_loss(get_ops("jax"), y_pred, y_true, beta=0.5, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [1.0, 1.0]
     """
     check_reduction(reduction)
     check_positive("beta", beta, allow_zero=True)
@@ -258,11 +296,21 @@ def log_cosh_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Chen et al., *Log Hyperbolic Cosine Loss Improves Variational
-    Auto-Encoder* (2019), https://openreview.net/forum?id=rkglvsC9Ym.
+    References:
+        Chen et al., *Log Hyperbolic Cosine Loss Improves Variational
+        Auto-Encoder* (2019), https://openreview.net/forum?id=rkglvsC9Ym.
 
-    Same numbers as ``keras.losses.log_cosh(y_true, y_pred)`` (which uses
-    :math:`e + \operatorname{softplus}(-2e) - \log 2`, exact in float64).
+        Same numbers as ``keras.losses.log_cosh(y_true, y_pred)`` (which uses
+        :math:`e + \operatorname{softplus}(-2e) - \log 2`, exact in float64).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = log_cosh_loss(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.7226, 0.7226]
     """
     check_reduction(reduction)
     prediction, target, out_dtype, chosen = paired_inputs(
@@ -337,11 +385,21 @@ def quantile_loss(
         Shape of ``y_pred`` without its last axis for ``reduction="none"``, else a
         scalar; in the dtype of ``y_pred``.
 
-    Reference: Koenker & Bassett, *Regression Quantiles*, Econometrica 46 (1978),
-    https://doi.org/10.2307/1913643.
+    References:
+        Koenker & Bassett, *Regression Quantiles*, Econometrica 46 (1978),
+        https://doi.org/10.2307/1913643.
 
-    Same numbers as TensorFlow Addons' ``tfa.losses.pinball_loss(y_true, y_pred, tau)``
-    (archived; tested against the float64 NumPy formula above).
+        Same numbers as TensorFlow Addons' ``tfa.losses.pinball_loss(y_true, y_pred, tau)``
+        (archived; tested against the float64 NumPy formula above).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[0.5, 2.0], [1.5, -1.0]], np.float32)
+        >>> y_true = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+        >>> loss = quantile_loss(get_ops("jax"), y_pred, y_true, quantile=0.9, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.325, 0.925]
     """
     check_reduction(reduction)
     pred_shape = static_shape(y_pred)
@@ -407,13 +465,23 @@ def cosine_distance(
         Shape of ``y_pred`` without ``axis`` for ``reduction="none"``, else a scalar; in
         the dtype of ``y_pred``.
 
-    Reference: Singhal, *Modern Information Retrieval: A Brief Overview*, IEEE Data
-    Engineering Bulletin 24 (2001), http://sites.computer.org/debull/A01DEC-CD.pdf.
+    References:
+        Singhal, *Modern Information Retrieval: A Brief Overview*, IEEE Data
+        Engineering Bulletin 24 (2001), http://sites.computer.org/debull/A01DEC-CD.pdf.
 
-    Same numbers as ``optax.losses.cosine_distance(y_pred, y_true, epsilon=1e-24,
-    axis=axis)``; ``keras.losses.cosine_similarity(y_true, y_pred, axis)`` is this minus
-    1 (up to Keras' own 1e-12 floor); ``1 - torch.nn.functional.cosine_similarity(y_pred,
-    y_true, dim=axis, eps=1e-12)`` away from the floor.
+        Same numbers as ``optax.losses.cosine_distance(y_pred, y_true, epsilon=1e-24,
+        axis=axis)``; ``keras.losses.cosine_similarity(y_true, y_pred, axis)`` is this minus
+        1 (up to Keras' own 1e-12 floor); ``1 - torch.nn.functional.cosine_similarity(y_pred,
+        y_true, dim=axis, eps=1e-12)`` away from the floor.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[1.0, 2.0], [0.0, 1.0]], np.float32)
+        >>> y_true = np.array([[2.0, 1.0], [0.0, 3.0]], np.float32)
+        >>> loss = cosine_distance(get_ops("jax"), y_pred, y_true, reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.2, 0.0]
     """
     check_reduction(reduction)
     pred_shape = static_shape(y_pred)

@@ -148,10 +148,6 @@ def log_uniform_candidate_sampler(
     formula, ``-expm1(T * log1p(-P(k)))`` in float32; :math:`S \cdot P(k)` when
     :math:`T = S`, which can exceed 1, as in TensorFlow).
 
-    Reference: Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
-    Translation*, https://arxiv.org/abs/1412.2007 (sampled softmax with this proposal
-    distribution).
-
     How it relates to ``tf.random.log_uniform_candidate_sampler``: ``unique=False``
     draws ``S`` classes with replacement by inverting the CDF
     (:math:`k = \lfloor (\mathrm{range\_max} + 1)^U \rfloor - 1`, as TensorFlow does) and
@@ -187,8 +183,21 @@ def log_uniform_candidate_sampler(
         int64 (int32 on JAX without x64) class ids ``[num_sampled]``, float32
         ``[batch, num_true]`` and float32 ``[num_sampled]``.
 
-    Same numbers (in distribution) as ``tf.random.log_uniform_candidate_sampler(
-    true_classes, num_true, num_sampled, unique, range_max, seed=seed)``.
+    References:
+        Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
+        Translation*, https://arxiv.org/abs/1412.2007 (sampled softmax with this proposal
+        distribution).
+
+        Same numbers (in distribution) as ``tf.random.log_uniform_candidate_sampler(
+        true_classes, num_true, num_sampled, unique, range_max, seed=seed)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> true_classes = np.array([[0], [3]])
+        >>> sampled = log_uniform_candidate_sampler(get_ops("jax"), true_classes, 1, 4, False, 10)
+        >>> np.asarray(sampled[1], np.float64).round(4).tolist()
+        [[1.1563], [0.3722]]
     """
     return _log_uniform_sample(
         ops, true_classes, num_true, num_sampled, unique, range_max, seed, check_range=True
@@ -456,9 +465,6 @@ def sampled_softmax_loss(
     equals :math:`q`) instead of pushing the true logits up without end, which helps when
     each positive meets many negatives (1:199, say).
 
-    Reference: Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
-    Translation*, 2015, https://arxiv.org/abs/1412.2007.
-
     One difference from TensorFlow: a class listed twice among the candidates (possible
     with ``unique=False`` samples) is masked at every position here; TensorFlow's
     ``compute_accidental_hits`` masks only one of them.
@@ -490,10 +496,28 @@ def sampled_softmax_loss(
         The per-example loss ``[batch]`` in the dtype of ``inputs`` (half precision
         computed in float32).
 
-    With ``label_smoothing=0``, same numbers as ``tf.nn.sampled_softmax_loss(weights,
-    biases, labels, inputs, num_sampled, num_classes, num_true=num_true,
-    sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
-    seed=seed)``.
+    References:
+        Jean et al., *On Using Very Large Target Vocabulary for Neural Machine
+        Translation*, 2015, https://arxiv.org/abs/1412.2007.
+
+        With ``label_smoothing=0``, same numbers as ``tf.nn.sampled_softmax_loss(weights,
+        biases, labels, inputs, num_sampled, num_classes, num_true=num_true,
+        sampled_values=sampled_values, remove_accidental_hits=remove_accidental_hits,
+        seed=seed)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> weights = np.array([[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4], [0.5, 0.0]], np.float32)
+        >>> biases = np.array([0.0, 0.1, -0.1, 0.2], np.float32)
+        >>> labels = np.array([[1], [3]])
+        >>> inputs = np.array([[1.0, 0.5], [-0.5, 1.0]], np.float32)
+        >>> sampled = (np.array([0, 2]), np.array([[0.5], [0.3]], np.float32),
+        ...            np.array([0.6, 0.4], np.float32))
+        >>> loss = sampled_softmax_loss(get_ops("jax"), weights, biases, labels, inputs, 2, 4,
+        ...                             sampled_values=sampled)
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.922, 1.0249]
     """
     check_static_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     label_smoothing = float(label_smoothing)
@@ -540,10 +564,6 @@ def nce_loss(
     ``remove_accidental_hits`` (off by default, as in TensorFlow; a candidate listed
     twice is masked at every position, TensorFlow masks one of them).
 
-    References: Gutmann & Hyvärinen, *Noise-contrastive estimation*, 2010; Mnih & Teh,
-    *A fast and simple algorithm for training neural probabilistic language models*,
-    2012, https://arxiv.org/abs/1206.6426.
-
     Args:
         weights: class embeddings ``[num_classes, dim]``, one tensor (a list of shards,
             as TensorFlow's partitioned variables, is refused: join them in class order).
@@ -567,9 +587,28 @@ def nce_loss(
         The per-example loss ``[batch]`` (the sum over the ``T + S`` logistic terms)
         in the dtype of ``inputs`` (half precision computed in float32).
 
-    Same numbers as ``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled,
-    num_classes, num_true=num_true, sampled_values=sampled_values,
-    remove_accidental_hits=remove_accidental_hits, seed=seed)``.
+    References:
+        Gutmann & Hyvärinen, *Noise-contrastive estimation*, 2010; Mnih & Teh,
+        *A fast and simple algorithm for training neural probabilistic language models*,
+        2012, https://arxiv.org/abs/1206.6426.
+
+        Same numbers as ``tf.nn.nce_loss(weights, biases, labels, inputs, num_sampled,
+        num_classes, num_true=num_true, sampled_values=sampled_values,
+        remove_accidental_hits=remove_accidental_hits, seed=seed)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> weights = np.array([[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4], [0.5, 0.0]], np.float32)
+        >>> biases = np.array([0.0, 0.1, -0.1, 0.2], np.float32)
+        >>> labels = np.array([[1], [3]])
+        >>> inputs = np.array([[1.0, 0.5], [-0.5, 1.0]], np.float32)
+        >>> sampled = (np.array([0, 2]), np.array([[0.5], [0.3]], np.float32),
+        ...            np.array([0.6, 0.4], np.float32))
+        >>> loss = nce_loss(get_ops("jax"), weights, biases, labels, inputs, 2, 4,
+        ...                 sampled_values=sampled)
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [2.5946, 2.9051]
     """
     logits, targets, out_dtype, _ = _sampled_logits(
         ops, "nce_loss", weights, biases, labels, inputs, num_sampled,

@@ -118,10 +118,6 @@ def ctc_loss(
     ``zero_infinity=True``), never ``inf`` or NaN. An empty label sequence
     (``label_lengths`` 0) is the all-blank path; with no frames either it is 0.
 
-    Reference: Graves, Fernández, Gomez & Schmidhuber, *Connectionist Temporal
-    Classification: Labelling Unsegmented Sequence Data with Recurrent Neural
-    Networks*, ICML 2006, https://doi.org/10.1145/1143844.1143891.
-
     Args:
         y_pred: logits, batch-major, shape ``[B, T, C]`` (``log_softmax`` is taken
             inside, over the classes). float16 and bfloat16 are computed in float32.
@@ -147,15 +143,30 @@ def ctc_loss(
         Shape ``[B]`` for ``reduction="none"``, else a scalar; in the dtype of
         ``y_pred``.
 
-    Same numbers (values, and gradients for ``y_pred``) as
-    ``torch.nn.functional.ctc_loss(log_softmax(y_pred, -1).transpose(0, 1), y_true,
-    pred_lengths, label_lengths, blank, reduction="none", zero_infinity=True)``.
-    torch's ``reduction="mean"`` first divides each loss by its label length; here
-    ``"mean"`` is the plain mean over sequences (torch's ``"sum"`` / B). Also
-    ``optax.losses.ctc_loss(y_pred, logit_paddings, y_true, label_paddings,
-    blank_id=blank)`` (paddings = 1 − the length masks) and ``keras.ops.ctc_loss(y_true,
-    y_pred, label_lengths, pred_lengths, mask_index=blank)`` for alignable sequences
-    (they give about 1e5 instead of 0 for the others).
+    References:
+        Graves, Fernández, Gomez & Schmidhuber, *Connectionist Temporal
+        Classification: Labelling Unsegmented Sequence Data with Recurrent Neural
+        Networks*, ICML 2006, https://doi.org/10.1145/1143844.1143891.
+
+        Same numbers (values, and gradients for ``y_pred``) as
+        ``torch.nn.functional.ctc_loss(log_softmax(y_pred, -1).transpose(0, 1), y_true,
+        pred_lengths, label_lengths, blank, reduction="none", zero_infinity=True)``.
+        torch's ``reduction="mean"`` first divides each loss by its label length; here
+        ``"mean"`` is the plain mean over sequences (torch's ``"sum"`` / B). Also
+        ``optax.losses.ctc_loss(y_pred, logit_paddings, y_true, label_paddings,
+        blank_id=blank)`` (paddings = 1 − the length masks) and ``keras.ops.ctc_loss(y_true,
+        y_pred, label_lengths, pred_lengths, mask_index=blank)`` for alignable sequences
+        (they give about 1e5 instead of 0 for the others).
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_pred = np.array([[[1.0, 2.0, 0.5], [2.0, 0.1, 1.0], [0.3, 1.5, 2.5]]], np.float32)
+        >>> y_true = np.array([[1, 2]])
+        >>> loss = ctc_loss(get_ops("jax"), y_pred, y_true, np.array([3]), np.array([2]),
+        ...                 reduction="none")
+        >>> np.asarray(loss, np.float64).round(4).tolist()
+        [0.7943]
     """
     check_reduction(reduction)
     blank = check_int("blank", blank)

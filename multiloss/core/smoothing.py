@@ -17,22 +17,31 @@ def smooth_labels(ops, y_true, epsilon):
 
     over the last axis of :math:`V` classes.
 
-    Reference: Szegedy et al., *Rethinking the Inception Architecture for Computer
-    Vision*, section 7, https://arxiv.org/abs/1512.00567.
-
     Args:
         y_true: one-hot labels or class probabilities, shape ``[..., V]`` (integer
             one-hot labels give float32).
-        epsilon: ε in [0, 1], positional as in ``optax.losses.smooth_labels(labels,
-            alpha)``: a Python number or a scalar tensor (traced values are not
-            range-checked).
+        epsilon (float or scalar tensor): ε in [0, 1], positional as in
+            ``optax.losses.smooth_labels(labels, alpha)``: a Python number or a scalar
+            tensor (traced values are not range-checked).
 
     Returns:
         The smoothed labels, shape of ``y_true``; in its floating dtype (half
         precision is computed in float32 and cast back).
 
-    Same numbers as ``optax.losses.smooth_labels(y_true, epsilon)``; the targets
-    ``cross_entropy(..., label_smoothing=ε)`` uses.
+    References:
+        Szegedy et al., *Rethinking the Inception Architecture for Computer
+        Vision*, section 7, https://arxiv.org/abs/1512.00567.
+
+        Same numbers as ``optax.losses.smooth_labels(y_true, epsilon)``; the targets
+        ``cross_entropy(..., label_smoothing=ε)`` uses.
+
+    Example:
+        >>> import numpy as np
+        >>> from multiloss.core.ops import get_ops
+        >>> y_true = np.array([[0.0, 1.0, 0.0]], np.float32)
+        >>> labels = smooth_labels(get_ops("jax"), y_true, 0.1)
+        >>> np.asarray(labels, np.float64).round(4).tolist()
+        [[0.0333, 0.9333, 0.0333]]
     """
     shape = static_shape(y_true)
     check_rank("y_true", shape, 1)

@@ -1,8 +1,10 @@
-"""Run a multiloss function in any installed framework from NumPy inputs.
+"""Framework handles: which adapters can run here, and running one from NumPy inputs.
 
-Used by the test suite, ``multiloss check`` and :func:`multiloss.compare`: converts
-NumPy arrays to the framework's tensors, calls an adapter function and returns the
-value and the gradient with respect to chosen arguments as NumPy (float64).
+The bottom layer of :mod:`multiloss.verify` (it imports no other verify module). Used
+by ``multiloss check``, :func:`multiloss.compare` and the test suite: finds the
+installed adapters (and why the others cannot run), imports them in a safe order,
+converts NumPy arrays to the framework's tensors, calls an adapter function and returns
+the value and the gradient with respect to chosen arguments as NumPy (float64).
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def keras_plan(prefer: Sequence[str] = ()) -> KerasPlan:
     env = os.environ.get("KERAS_BACKEND")
     if env:
         if env not in FRAMEWORKS:
-            return KerasPlan(None, f"KERAS_BACKEND={env}: multiloss runs Keras on {', '.join(FRAMEWORKS)}")
+            return KerasPlan(
+                None, f"KERAS_BACKEND={env}: multiloss runs Keras on {', '.join(FRAMEWORKS)}"
+            )
         if not _has(env):
             return KerasPlan(
                 None, f"KERAS_BACKEND={env} but {env} is not installed ({INSTALL[env]}); "
@@ -86,7 +90,9 @@ def keras_plan(prefer: Sequence[str] = ()) -> KerasPlan:
             None, f"Keras' backend is {configured} ({source}, KERAS_BACKEND unset) and no "
             f"framework is installed; install one: {INSTALL['torch']}",
         )
-    unavailable = "not installed" if configured in FRAMEWORKS else "not a backend multiloss runs Keras on"
+    unavailable = (
+        "not installed" if configured in FRAMEWORKS else "not a backend multiloss runs Keras on"
+    )
     return KerasPlan(
         fallback, f"{configured} ({source}) is {unavailable} and KERAS_BACKEND is unset, so "
         f"the first installed framework, as after `import multiloss.{fallback}`; "
@@ -109,6 +115,34 @@ def not_installed_reason(adapter: str) -> str:
 
 def installed_adapters(wanted: Sequence[str] | None = None) -> list[str]:
     return [a for a in (wanted or ADAPTERS) if is_installed(a)]
+
+
+def select_adapters(wanted: Sequence[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The installed adapters among ``wanted`` (default: all four) and why others are
+    skipped: ``{"tensorflow": "tensorflow is not installed (pip install ...)"}``; the
+    Keras adapter is skipped when no backend it can run on is installed
+    (:func:`keras_plan`). A name that is no adapter raises ``ValueError``."""
+    wanted = list(wanted or ADAPTERS)
+    unknown = [a for a in wanted if a not in ADAPTERS]
+    if unknown:
+        raise ValueError(f"unknown framework(s) {unknown}; choose from {list(ADAPTERS)}")
+    adapters, skipped = [], {}
+    for adapter in wanted:
+        if is_installed(adapter):
+            adapters.append(adapter)
+        else:
+            skipped[adapter] = not_installed_reason(adapter)
+    return adapters, skipped
+
+
+def import_error_message(adapter: str, exc: BaseException) -> str:
+    """What an installed adapter's failed import says, with the install command of a
+    missing framework it needs."""
+    message = f"import multiloss.{adapter} raised {type(exc).__name__}: {exc}"
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and name and name.split(".")[0] in INSTALL:
+        message += f" ({INSTALL[name.split('.')[0]]})"
+    return message
 
 
 def import_keras_for(adapters: Sequence[str] = ()) -> str:
@@ -140,6 +174,12 @@ def import_adapters(adapters: Sequence[str]) -> None:
 
 def _framework(adapter: str) -> str:
     return keras_backend() if adapter == "keras" else adapter
+
+
+def adapter_label(adapter: str) -> str:
+    """``keras (torch)`` for the Keras adapter (once Keras is imported), the framework
+    name otherwise."""
+    return f"keras ({keras_backend()})" if adapter == "keras" else adapter
 
 
 def to_tensor(adapter: str, array: Any) -> Any:
@@ -200,7 +240,8 @@ def value_and_grad(
 
     def as_grads(grads: Sequence[Any]) -> list[np.ndarray]:
         return [
-            np.zeros(np.shape(args[i])) if g is None else _as_f64(g) for i, g in zip(wrt, grads, strict=True)
+            np.zeros(np.shape(args[i])) if g is None else _as_f64(g)
+            for i, g in zip(wrt, grads, strict=True)
         ]
 
     if framework == "torch":

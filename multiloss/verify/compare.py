@@ -1,21 +1,28 @@
-"""``multiloss.compare``: one loss on the user's own data in every installed framework.
+"""``multiloss compare`` and :func:`multiloss.compare`: one loss on the user's own data in
+every installed framework.
 
 For a model moving between frameworks: compute the loss and its gradients with the
 Keras (on its configured backend), torch, jax and tensorflow adapters on the same
 NumPy inputs, and report each framework's value and its largest difference from the
-others, so the user can show the loss is unchanged by the move.
+others, so the user can show the loss is unchanged by the move. :func:`compare` is the
+Python API, :func:`compare_command` the command line (arrays from an ``.npz`` file).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from multiloss import frameworks as _frameworks
+from multiloss.verify import frameworks as _frameworks
+from multiloss.verify.console import WIDTH, UsageError, format_table, wrap
+from multiloss.verify.logs import quiet_native_logs
+from multiloss.verify.runner import with_core_reduction
 
 #: Agreement tolerances by input dtype (``|x - reference| <= atol + rtol * |reference|``).
 DEFAULT_TOLERANCES = {
@@ -24,11 +31,6 @@ DEFAULT_TOLERANCES = {
     "float16": (2e-3, 1e-4),
     "bfloat16": (1.6e-2, 1e-3),
 }
-
-
-def adapter_label(adapter: str) -> str:
-    """``keras (torch)`` for the Keras adapter, the framework name otherwise."""
-    return f"keras ({_frameworks.keras_backend()})" if adapter == "keras" else adapter
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,21 +48,20 @@ def _within(a: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> bool:
     return a.shape == ref.shape and bool(np.allclose(a, ref, rtol=rtol, atol=atol, equal_nan=True))
 
 
-def format_table(rows: list[list[str]]) -> str:
-    """Left-aligned columns, a rule under the header row."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _summary(value: np.ndarray) -> str:
+def _head(value: np.ndarray) -> str:
+    """A scalar to 9 digits, an array as its first four entries (``[1, 2, 3, 4, ...]``)."""
     if value.ndim == 0:
         return f"{float(value):.9g}"
     flat = value.reshape(-1)
     shown = ", ".join(f"{v:.7g}" for v in flat[:4])
-    more = ", ..." if flat.size > 4 else ""
-    return f"[{shown}{more}] shape {tuple(value.shape)}"
+    return f"[{shown}{', ...' if flat.size > 4 else ''}]"
+
+
+def _param_text(value: Any) -> str:
+    """A parameter in the call line: arrays as their first entries and shape."""
+    if isinstance(value, np.ndarray):
+        return f"{_head(value)} shape {tuple(value.shape)}" if value.ndim else _head(value)
+    return repr(value)
 
 
 def _json_value(value: Any) -> Any:
@@ -129,7 +130,8 @@ class Comparison:
     @property
     def max_grad_diff(self) -> float:
         grads = list(self.grads.values())
-        return max((_max_abs(a[k], b[k]) for a in grads for b in grads for k in self.wrt), default=0.0)
+        pairs = ((a[k], b[k]) for a in grads for b in grads for k in self.wrt)
+        return max((_max_abs(a, b) for a, b in pairs), default=0.0)
 
     @property
     def ok(self) -> bool:
@@ -168,31 +170,39 @@ class Comparison:
             "max_grad_diff": number(self.max_grad_diff),
         }
 
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        lines = [f"{self.loss}({args}{'; ' + params if params else ''})", ""]
-        ref = self.reference or "-"
-        header = ["framework", "value", f"max |Δ value| vs {ref}"]
-        header += [f"max |Δ grad {k}| vs {ref}" for k in self.wrt]
-        rows = [header]
+    def _tables(self) -> list[str]:
+        """The values table and the differences table (wrapped into blocks of columns
+        when many gradients make it wider than the terminal)."""
+        values = [["framework", "value", "shape"]]
+        values += [[f, _head(v), str(tuple(v.shape))] for f, v in self.values.items()]
+        diffs = [["framework", "value"] + [f"grad {k}" for k in self.wrt]]
         value_diff, grad_diff = self.value_diff, self.grad_diff
         for f in self.values:
-            rows.append(
-                [f, _summary(self.values[f]), f"{value_diff[f]:.3g}"]
-                + [f"{grad_diff[f][k]:.3g}" for k in self.wrt]
-            )
-        for f, why in self.errors.items():
-            rows.append([f, f"ERROR {why}", "-"] + ["-"] * len(self.wrt))
-        lines.append(format_table(rows))
-        for f, why in self.skipped.items():
-            lines.append(f"skipped {f}: {why}")
-        verdict = "AGREE" if self.ok else "DIFFER"
-        lines += [
-            "",
-            f"{verdict}: max difference between frameworks: value {self.max_value_diff:.3g}, "
-            f"gradient {self.max_grad_diff:.3g} (tolerance rtol={self.rtol:g}, atol={self.atol:g})",
+            diffs.append([f, f"{value_diff[f]:.3g}"] + [f"{grad_diff[f][k]:.3g}" for k in self.wrt])
+        return [
+            format_table(values, WIDTH), "",
+            *wrap(f"max |Δ|: the largest absolute difference from the first framework, "
+                  f"{self.reference}"),
+            format_table(diffs, WIDTH),
         ]
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
+        params = ", ".join(f"{k}={_param_text(v)}" for k, v in self.params.items())
+        lines = [*wrap(f"{self.loss}({args}{'; ' + params if params else ''})", indent="    "), ""]
+        lines += self._tables() if self.values else ["no framework ran"]
+        notes = [f"skipped {f}: {why}" for f, why in self.skipped.items()]
+        notes += [f"ERROR {f}: {why}" for f, why in self.errors.items()]
+        if notes:
+            lines += [""] + [line for note in notes for line in wrap(note, indent="    ")]
+        lines += [""] + wrap(
+            f"tolerance: rtol={self.rtol:g}, atol={self.atol:g} "
+            "(agree: |Δ| <= atol + rtol * |first framework's|)"
+        )
+        lines.append(
+            f"{'AGREE' if self.ok else 'DIFFER'}: max difference between frameworks: "
+            f"value {self.max_value_diff:.3g}, gradient {self.max_grad_diff:.3g}"
+        )
         return "\n".join(lines)
 
 
@@ -230,14 +240,15 @@ def compare(
         labels = np.random.randint(0, 5, 8)
         print(multiloss.compare("cross_entropy", logits, labels, label_smoothing=0.1))
     """
-    from multiloss.conformance import select_adapters, with_core_reduction
     from multiloss.core.registry import get_spec
 
     spec = get_spec(loss_name)
     named = {k: params.pop(k) for k in spec.tensors if k in params}
     params = with_core_reduction(spec, params)
     if len(tensors) > len(spec.tensors):
-        raise TypeError(f"{loss_name} takes {len(spec.tensors)} tensors {spec.tensors}, got {len(tensors)}")
+        raise TypeError(
+            f"{loss_name} takes {len(spec.tensors)} tensors {spec.tensors}, got {len(tensors)}"
+        )
     arrays = dict(zip(spec.tensors[: len(tensors)], tensors, strict=True))
     both = sorted(set(arrays) & set(named))
     if both:
@@ -253,11 +264,11 @@ def compare(
     if dtype in ("float16", "bfloat16"):  # passed as float32 (exact) and cast in each framework
         args = [a.astype(np.float32) if _is_floating(a) else a for a in args]
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES["float32"])
-    adapters, skipped = select_adapters(frameworks)
+    adapters, skipped = _frameworks.select_adapters(frameworks)
     _frameworks.import_adapters(adapters)
     values, grads, errors = {}, {}, {}
     for adapter in adapters:
-        label = adapter_label(adapter)
+        label = _frameworks.adapter_label(adapter)
         fn = _frameworks.adapter_function(adapter, loss_name)
         try:
             value, g = _frameworks.value_and_grad(
@@ -295,3 +306,90 @@ def _to_numpy(x: Any) -> np.ndarray:
         return _frameworks.to_numpy(x)
     return np.asarray(x)
 
+
+# --- the command line: arrays from an .npz file ------------------------------------------
+
+
+def check_param_names(spec: Any, params: dict[str, Any]) -> None:
+    """A :class:`UsageError` naming the first parameter the loss does not take, with the
+    closest match."""
+    known = [*spec.params, *spec.static]
+    for name in params:
+        if name in known or name in spec.tensors:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        takes = f"its parameters are {', '.join(known)}" if known else "it takes no parameters"
+        raise UsageError(f"unknown parameter {name!r} for {spec.name} ({takes}){hint}")
+
+
+def _load_npz(path: str, spec: Any, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of ``path`` by name; ``np.savez(f, a, b)``'s ``arr_0, arr_1`` are the
+    loss' tensors in order. Arrays the loss does not take, or tensors missing from both
+    the file and ``params``, are a :class:`UsageError`."""
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
+        raise UsageError(str(exc)) from exc
+    if all(k.startswith("arr_") for k in arrays) and len(arrays) == len(spec.tensors):
+        arrays = {name: arrays[f"arr_{i}"] for i, name in enumerate(spec.tensors)}
+    unknown = sorted(set(arrays) - set(spec.arguments) - set(spec.params))
+    missing = [k for k in spec.arguments if k not in arrays and k not in params]
+    if unknown or missing:
+        raise UsageError(
+            f"{path} must hold arrays named {list(spec.tensors)} "
+            f"(and optionally parameters {sorted(spec.params)}); "
+            f"missing {missing}, unexpected {unknown}"
+        )
+    return arrays
+
+
+def compare_file(
+    loss_name: str,
+    path: str,
+    params: dict[str, Any],
+    *,
+    frameworks: Sequence[str] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Comparison:
+    """:func:`compare` on the arrays of an ``.npz`` file (named like the loss' tensor
+    arguments; parameters may be stored there too, ``params`` win). Every problem with
+    the request (an unknown loss, parameter or framework, an unreadable file, missing
+    arrays) is a :class:`UsageError`, raised before any framework runs when it can be."""
+    from multiloss.core.registry import get_spec
+
+    try:
+        spec = get_spec(loss_name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    check_param_names(spec, params)
+    arrays = _load_npz(path, spec, params)
+    # static arguments (num_sampled, ...) and parameters stored as 0-d arrays: Python values
+    stored = {k: v.item() if k in spec.static else v for k, v in arrays.items()
+              if k in spec.params or k in spec.static}
+    tensors = {k: arrays[k] for k in spec.tensors}
+    try:
+        return compare(loss_name, frameworks=frameworks, rtol=rtol, atol=atol,
+                       **tensors, **{**stored, **params})
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def compare_command(
+    loss_name: str,
+    path: str,
+    params: dict[str, Any],
+    *,
+    frameworks: Sequence[str] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    as_json: bool = False,
+) -> bool:
+    """``multiloss compare``: :func:`compare_file` with TensorFlow's C++ log lines dropped
+    from stderr; print the comparison (text or JSON). True when the frameworks agree."""
+    with quiet_native_logs():
+        result = compare_file(loss_name, path, params, frameworks=frameworks, rtol=rtol, atol=atol)
+    print(json.dumps(result.to_dict(), indent=1) if as_json else result)
+    return result.ok

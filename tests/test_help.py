@@ -1,0 +1,106 @@
+"""Each adapter's help is written for it: ``help(multiloss.<adapter>.<loss>)`` lists the
+Args in that adapter's argument order (the order ``inspect.signature`` shows), has one
+References section (papers and peer calls), mentions no internal seed, and its Example
+runs as a doctest in that framework. Functions and classes (loss classes and the
+stateful multi-task classes) alike.
+
+The torch, jax and tensorflow adapters are checked together (``cross_framework``); the
+Keras adapter on whatever backend the session runs.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import re
+
+import pytest
+
+from multiloss import core
+
+SECTION = re.compile(r"^(\w[\w ]*):$", re.MULTILINE)
+ENTRY = re.compile(r"^    (\w+)(?: \([^)]*\))?:")
+INTERNAL_SEED = re.compile(r"\bseed \d+", re.IGNORECASE)
+OTHER_ADAPTERS = ("torch", "jax", "tensorflow")
+
+
+def documented(module_name: str) -> list[tuple[str, object]]:
+    """(qualified name, object) of every registered function and class of an adapter."""
+    module = importlib.import_module(f"multiloss.{module_name}")
+    names = sorted(core.registry())
+    names += sorted({s.class_name for s in core.registry().values()} & set(module.__all__))
+    names += sorted(core.stateful_registry())
+    return [(f"multiloss.{module_name}.{name}", getattr(module, name)) for name in names]
+
+
+def sections(doc: str) -> list[str]:
+    return SECTION.findall(doc)
+
+
+def section_text(doc: str, title: str) -> str:
+    start = doc.index(f"\n{title}:\n") + len(title) + 3
+    end = doc.find("\n\n", start)
+    follow = [m.start() for m in SECTION.finditer(doc, start)]
+    return doc[start : follow[0] if follow else len(doc)] if follow or end < 0 else doc[start:]
+
+
+def args_listed(doc: str) -> list[str]:
+    return [m.group(1) for line in section_text(doc, "Args").splitlines()
+            if (m := ENTRY.match(line))]
+
+
+def run_example(name: str, doc: str) -> tuple[int, str]:
+    """(examples run, report of the failures) of the docstring's doctest."""
+    test = doctest.DocTestParser().get_doctest(doc, {}, name, None, 0)
+    output: list[str] = []
+    runner = doctest.DocTestRunner(verbose=False)
+    result = runner.run(test, out=output.append, clear_globs=True)
+    return result.attempted, "".join(output)
+
+
+def check(name: str, obj: object) -> None:
+    doc = obj.__doc__ or ""
+    found = sections(doc)
+    for title in ("Args", "Returns", "References", "Example"):
+        assert found.count(title) == 1, f"{name}: {found.count(title)} {title} sections"
+    assert found.index("Args") < found.index("Returns") < found.index("References")
+    assert found[-1] == "Example", f"{name}: the Example comes last, got {found}"
+    assert not INTERNAL_SEED.search(doc), f"{name}: mentions {INTERNAL_SEED.search(doc)[0]!r}"
+    signature = inspect.signature(obj)
+    assert args_listed(doc) == list(signature.parameters), f"{name}: Args not in call order"
+    if inspect.isfunction(obj):
+        assert doc.splitlines()[0] == f"{name}{signature}", name
+    attempted, failures = run_example(name, doc)
+    assert attempted >= 3 and not failures, f"{name}:\n{failures}"
+
+
+@pytest.mark.cross_framework
+@pytest.mark.parametrize("adapter", OTHER_ADAPTERS)
+def test_help_of_torch_jax_tensorflow(adapter):
+    for name, obj in documented(adapter):
+        check(name, obj)
+
+
+def test_help_of_keras():
+    for name, obj in documented("keras"):
+        check(name, obj)
+
+
+def test_keras_args_put_y_true_first():
+    import multiloss.keras as mk
+
+    doc = mk.sigmoid_focal_loss.__doc__
+    assert args_listed(doc)[:2] == ["y_true", "y_pred"]
+    assert "ml.sigmoid_focal_loss(y_true, y_pred" in doc
+
+
+def test_a_broken_example_fails_the_check():
+    """The check runs the examples: a wrong output is reported."""
+    import multiloss.torch as mt
+
+    function = mt.sigmoid_focal_loss
+    wrong = function.__doc__.replace("0.2831", "0.2832")
+    assert wrong != function.__doc__
+    attempted, failures = run_example("wrong", wrong)
+    assert attempted and "0.2832" in failures
