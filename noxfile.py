@@ -4,9 +4,9 @@ Sessions run in the environment nox itself was installed into (the README's venv
 `pip install -c constraints.txt -e ".[all,test]"`), so the three frameworks are
 installed once rather than once per session.
 
-    nox                                  # every session, in two streams side by side
+    nox                                  # every session, two at a time (SCHEDULE)
     nox -s "tests(backend='torch')"      # one backend
-    nox -s cross_framework
+    nox -s cross_framework               # its three parts, one after another
     nox -s single_framework              # fresh venvs with only torch / only jax
 
 `single_framework` is the exception: it installs the package alone, as a new user
@@ -15,6 +15,7 @@ would (`pip install "multiloss[torch]"`), into a venv of its own under .nox/.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,29 +31,56 @@ nox.options.sessions = ["all"]
 BACKENDS = ["tensorflow", "jax", "torch"]
 
 
+#: JAX compiles every operation it runs eagerly, once per shape, which is most of the time
+#: the jax and Keras-on-jax tests take; the sessions share those compilations through
+#: JAX's persistent cache on disk (under .nox/, its size capped, a file lock between the
+#: sessions running side by side).
+JAX_CACHE = {
+    "JAX_COMPILATION_CACHE_DIR": str(Path(__file__).resolve().parent / ".nox" / "jax-cache"),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    "JAX_COMPILATION_CACHE_MAX_SIZE": str(2 * 1024**3),
+}
+
+
+def _env(backend: str) -> dict[str, str]:
+    return {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", **JAX_CACHE}
+
+
 def _pytest(session: nox.Session, backend: str, *args: str) -> None:
-    env = {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    session.run(sys.executable, "-m", "pytest", *args, *session.posargs, env=env)
+    session.run(
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--durations=15",
+        *args, *session.posargs, env=_env(backend),
+    )
 
 
 @nox.session
 @nox.parametrize("backend", BACKENDS)
 def tests(session: nox.Session, backend: str) -> None:
     """The suite under one Keras backend (the cross-framework tests run once, below)."""
-    _pytest(session, backend, "-m", "not cross_framework", "-p", "no:cacheprovider")
+    _pytest(session, backend, "-m", "not cross_framework")
+
+
+#: The cross-framework tests are the longest part of the suite: nox runs them as
+#: interleaved parts (``pytest --shard K/N``, tests/conftest.py) that ``all`` schedules
+#: beside the other sessions. ``nox -s cross_framework`` runs every part, one after another.
+CROSS_PARTS = 3
 
 
 @nox.session
-def cross_framework(session: nox.Session) -> None:
-    """torch, jax and tensorflow side by side in one process, and the doctests."""
+@nox.parametrize("part", [f"{k}/{CROSS_PARTS}" for k in range(1, CROSS_PARTS + 1)])
+def cross_framework(session: nox.Session, part: str) -> None:
+    """torch, jax and tensorflow side by side in one process (one part of those tests)."""
     # jax by default: the tensorflow and torch adapters must not depend on Keras'
     # global backend (its dtype rules follow it), so test them under another one.
     backend = os.environ.get("KERAS_BACKEND", "jax")
-    _pytest(session, backend, "-m", "cross_framework", "-p", "no:cacheprovider")
-    session.run(
-        sys.executable, "-m", "pytest", "--doctest-modules", "multiloss/core",
-        "-p", "no:cacheprovider", env={"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    _pytest(session, backend, "-m", "cross_framework", "--shard", part)
+
+
+@nox.session
+def doctests(session: nox.Session) -> None:
+    """The examples in the core docstrings (the adapters' own run in tests/test_help.py)."""
+    _pytest(session, os.environ.get("KERAS_BACKEND", "jax"), "--doctest-modules", "multiloss/core")
 
 
 ROOT = Path(__file__).resolve().parent
@@ -149,40 +177,64 @@ def docs(session: nox.Session) -> None:
         session.run(sys.executable, "docs/check_site.py", site, env=env)
 
 
-#: The sessions ``nox`` runs by default, in two streams side by side: CI has two cores
-#: and the tests are mostly single-threaded Python (small tensors), so two processes
-#: take about half the wall time of one. The streams take about the same time.
-STREAMS = (
-    ("cross_framework", "docs"),
-    tuple(f"tests(backend='{b}')" for b in BACKENDS)
-    + tuple(f"single_framework(framework='{f}')" for f in SINGLE_FRAMEWORKS),
+#: The sessions ``nox`` runs by default, longest first (their minutes on the 2-core CI
+#: machine, roughly): ``all`` runs them :data:`WORKERS` at a time, each next one as soon as
+#: a worker is free. The tests are mostly single-threaded Python on small tensors, so two
+#: processes on two cores take about half the wall time of one.
+SCHEDULE = (
+    "tests(backend='jax')",  # ~11: Keras on jax compiles each op eagerly
+    *(f"cross_framework(part='{k}/{CROSS_PARTS}')" for k in range(1, CROSS_PARTS + 1)),  # ~10 each
+    "tests(backend='tensorflow')",  # ~5
+    "tests(backend='torch')",  # ~5
+    "single_framework(framework='torch')",  # ~1
+    "single_framework(framework='jax')",  # ~1
+    "docs",  # ~1
+    "doctests",  # <1
 )
+WORKERS = 2
 
 
 @nox.session(name="all")
 def all_sessions(session: nox.Session) -> None:
-    """Every session above, as two concurrent ``nox`` processes (:data:`STREAMS`).
+    """Every session in :data:`SCHEDULE`, :data:`WORKERS` at a time, each a ``nox`` process.
 
-    Each stream's output goes to ``.nox/stream-<n>.log`` and is printed when it ends;
-    the session fails if either stream fails. ``nox -- <pytest args>`` passes the
-    arguments on to the test sessions.
+    Each session's output goes to ``.nox/logs/<session>.log`` and is printed when the
+    session ends, with its time; ``all`` fails if any session failed (the others still
+    run). ``nox -- <pytest args>`` passes the arguments on to the test sessions.
     """
-    logs = ROOT / ".nox"
-    logs.mkdir(exist_ok=True)
-    running = []
-    for number, stream in enumerate(STREAMS):
-        log = logs / f"stream-{number}.log"
-        command = [sys.executable, "-m", "nox", "--no-color", "-s", *stream]
-        if session.posargs:
-            command += ["--", *session.posargs]
-        session.log(f"stream {number}: {' '.join(stream)} > {log}")
-        with open(log, "w") as out:
-            running.append((number, log, subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)))
-    failed = []
-    for number, log, process in running:
-        code = process.wait()
-        print(f"===== stream {number} (exit {code}) =====\n{log.read_text()}", flush=True)
-        if code:
-            failed.append(number)
+    import threading
+    import time
+
+    logs = ROOT / ".nox" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    queue = list(SCHEDULE)
+    lock = threading.Lock()
+    failed: list[str] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                name = queue.pop(0)
+            log = logs / (re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") + ".log")
+            command = [sys.executable, "-m", "nox", "--no-color", "-s", name]
+            if session.posargs:
+                command += ["--", *session.posargs]
+            start = time.monotonic()
+            with open(log, "w") as out:
+                code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+            minutes = (time.monotonic() - start) / 60
+            with lock:
+                print(f"===== {name}: exit {code}, {minutes:.1f} min =====\n{log.read_text()}", flush=True)
+                if code:
+                    failed.append(name)
+
+    session.log(f"{len(queue)} sessions, {WORKERS} at a time; logs in {logs}")
+    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     if failed:
-        session.error(f"stream(s) {failed} failed: see their output above")
+        session.error(f"failed: {', '.join(failed)} (their output is above)")

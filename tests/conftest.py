@@ -59,3 +59,31 @@ def adapter(request) -> Adapter:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# ------------------------------------------------------------------ shards (nox, CI)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard", default=None, metavar="K/N",
+        help="run only the K-th of N interleaved parts of the selected tests (1 <= K <= N): "
+        "nox runs the cross-framework tests as parts, side by side with the other sessions",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.getoption("--shard")
+    if shard is None:
+        return
+    try:
+        k, n = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard takes K/N, e.g. 1/3; got {shard!r}") from None
+    if not 1 <= k <= n:
+        raise pytest.UsageError(f"--shard {shard}: K must be in 1..N")
+    # every n-th test: each part gets a slice of every file (the expensive parametrizations
+    # are spread evenly rather than landing in one part)
+    kept = items[k - 1 :: n]
+    config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % n != k - 1])
+    items[:] = kept
