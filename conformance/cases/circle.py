@@ -1,4 +1,4 @@
-"""circle_loss (seed 000's simnet_circle_loss formula in float64, α weights detached) and
+"""circle_loss (Baidu's simnet circle_loss formula in float64, α weights detached) and
 batch_circle_loss (float64 formula; per-anchor values cross-checked with keras.losses.circle)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ LARGE_GAMMA_TOL = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def seed_circle_rows(sp, sn, margin, gamma, log_space=False, pos_mask=None, neg_mask=None):
-    """Per-row Circle loss of seed 000: log(1 + Σ e^{logit_n} Σ e^{logit_p}), α held constant.
+    """Per-row Circle loss of Baidu's simnet: log(1 + Σ e^{logit_n} Σ e^{logit_p}), α held constant.
 
     ``log_space`` evaluates the same expression as softplus(LSE + LSE) (for γ where
     the float64 exponentials overflow); masks drop pairs.
@@ -42,8 +42,8 @@ def _circle(margin, gamma, reduction="none", log_space=False):
 
 @builds("circle_loss")
 def circle_loss_cases(rng):
-    src = "seed 000 simnet_circle_loss formula in float64 (α detached, torch autograd)"
-    log_src = "seed 000 formula as softplus(LSE + LSE) in float64 (α detached, torch autograd)"
+    src = "Baidu's simnet circle_loss formula in float64 (α detached, torch autograd)"
+    log_src = "Baidu's simnet formula as softplus(LSE + LSE) in float64 (α detached, torch autograd)"
     both = ["sp", "sn"]
     sp = rng.uniform(0.2, 1.0, size=(6, 3)).astype(np.float32)
     sn = rng.uniform(-0.6, 0.7, size=(6, 5)).astype(np.float32)
@@ -108,7 +108,7 @@ def _batch_circle(margin, gamma, reduction="none"):
 def batch_circle_loss_cases(rng):
     import keras
 
-    src = "float64 formula: seed 000 Circle rows over the batch similarity matrix (α detached, torch autograd)"
+    src = "float64 formula: simnet Circle rows over the batch similarity matrix (α detached, torch autograd)"
     embeddings = rng.normal(size=(8, 4))
     embeddings = (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)).astype(np.float32)
     labels = np.array([0, 1, 0, 2, 1, 0, 3, 2])  # label 3: an anchor without positives

@@ -36,7 +36,7 @@ def cross_entropy_cases(rng):
     src = "torch.nn.functional.cross_entropy (float64)"
     yield case(
         "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"reduction": "none"},
-        _torch_ce("none"), source="API.md seed 002 (value); " + src + " (gradient)",
+        _torch_ce("none"), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)",
         expected_value=[1.9643688, 0.17425454],
     )
     logits = rng.normal(scale=2.0, size=(6, 5)).astype(np.float32)

@@ -155,7 +155,7 @@ def softmax_focal_loss_cases(rng):
     yield case(
         "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
         {"alpha": SEED_ALPHA, "gamma": 2.0, "reduction": "none"}, torch_softmax_focal(SEED_ALPHA),
-        source="API.md seed 002 (value); " + src + " (gradient)", expected_value=[1.0890163, 0.00334221],
+        source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)", expected_value=[1.0890163, 0.00334221],
     )
     logits = rng.normal(scale=2.0, size=(6, 5)).astype(np.float32)
     labels = rng.integers(0, 5, size=6)

@@ -1,5 +1,5 @@
 """poly1_cross_entropy (optax.losses.poly_loss_cross_entropy, float64) and
-poly1_focal_loss (optax sigmoid focal + poly term; softmax form: seed 002 formula)."""
+poly1_focal_loss (optax sigmoid focal + poly term; softmax form: the PolyLoss authors' formula)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def poly1_cross_entropy_cases(rng):
     src = "optax.losses.poly_loss_cross_entropy (float64, jax.grad) on (smoothed) one-hot targets"
     yield case(
         "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"epsilon": 1.0, "reduction": "none"},
-        optax_poly_ce(1.0), source="API.md seed 002 (value); " + src + " (gradient)",
+        optax_poly_ce(1.0), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)",
         expected_value=[2.8241243, 0.33417147],
     )
     logits = rng.normal(scale=2.0, size=(6, 5)).astype(np.float32)
@@ -87,7 +87,7 @@ def jax_poly1_sigmoid_focal(epsilon, alpha, gamma, reduction="none"):
 
 
 def torch_poly1_softmax_focal(epsilon, alpha, gamma, reduction="none"):
-    """Seed 002's poly-1 focal: softmax focal + ε mean_c (1 - p_t,c)^(γ+1) on per-class sigmoids."""
+    """The PolyLoss authors' poly-1 focal: softmax focal + ε mean_c (1 - p_t,c)^(γ+1) on per-class sigmoids."""
     import torch
     import torch.nn.functional as F
 
@@ -107,11 +107,11 @@ def torch_poly1_softmax_focal(epsilon, alpha, gamma, reduction="none"):
 @builds("poly1_focal_loss")
 def poly1_focal_loss_cases(rng):
     sig = "optax.losses.sigmoid_focal_loss + ε (1-p_t)^(γ+1) (float64, jax.grad)"
-    soft_src = "float64 formula of seed 002: softmax focal + ε mean_c (1-p_t,c)^(γ+1) (torch autograd)"
+    soft_src = "float64 formula of the PolyLoss authors' code: softmax focal + ε mean_c (1-p_t,c)^(γ+1) (torch autograd)"
     yield case(
         "seed_002_softmax", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
         {"epsilon": 1.0, "alpha": SEED_ALPHA, "gamma": 2.0, "focal": "softmax", "reduction": "none"},
-        torch_poly1_softmax_focal(1.0, SEED_ALPHA, 2.0), source="API.md seed 002 (value); " + soft_src + " (gradient)",
+        torch_poly1_softmax_focal(1.0, SEED_ALPHA, 2.0), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + soft_src + " (gradient)",
         expected_value=[1.4649665, 0.1818437],
     )
     logits = rng.normal(scale=3.0, size=(5, 4)).astype(np.float32)

@@ -32,6 +32,21 @@ CALL_PARAMS = ("where", "sample_weight")
 
 _REGISTRY: dict[str, LossSpec] = {}
 
+#: Called after every change to the registries (an adapter drops the functions and
+#: classes it published as plain module attributes, so the next access rebuilds them).
+_LISTENERS: list[Callable[[], None]] = []
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` after each :func:`register`, :func:`unregister` and
+    :func:`register_stateful`."""
+    _LISTENERS.append(listener)
+
+
+def _changed() -> None:
+    for listener in _LISTENERS:
+        listener()
+
 
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
@@ -196,6 +211,7 @@ def register(
             raise ValueError(f"a loss named {spec.name!r} is registered already")
         _REGISTRY[spec.name] = spec
         fn.spec = spec  # type: ignore[attr-defined]
+        _changed()
         return fn
 
     return decorate
@@ -204,6 +220,7 @@ def register(
 def unregister(name: str) -> None:
     """Remove a loss (used by tests that register a throwaway loss)."""
     _REGISTRY.pop(name, None)
+    _changed()
 
 
 def registry() -> dict[str, LossSpec]:
@@ -324,6 +341,7 @@ def register_stateful(
         )
         _STATEFUL[class_name] = spec
         step.stateful_spec = spec  # type: ignore[attr-defined]
+        _changed()
         return step
 
     return decorate
