@@ -6,7 +6,11 @@
 Every page is made from the docstrings in ``multiloss/core/<family>.py``: the module
 docstring opens the page, then each registered loss of that family with its signature
 in each adapter and its docstring (formula, paper, shapes, peer equivalence). The
-docstrings are the single source; this script only lays them out.
+docstrings are the single source; this script only lays them out, in Markdown by the
+site's own converter (``docs/hooks/docstrings.py``, as the API reference). The core
+examples (doctests over ``get_ops("jax")``) are shown as a user writes them: the PyTorch
+adapter's example (``multiloss._help``, run by ``tests/test_help.py``), with links to each
+adapter's entry in the API reference.
 """
 
 from __future__ import annotations
@@ -14,16 +18,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keras (LinearCrossEntropyHead) on TF
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "hooks"))
 
+from docstrings import to_markdown  # noqa: E402
+
+from multiloss import _help  # noqa: E402
+from multiloss._adapter import public_signature  # noqa: E402
 from multiloss.core.registry import LossSpec, StatefulSpec, registry, stateful_registry  # noqa: E402
 
 OUT = HERE / "losses"
+#: The adapters (API reference pages), as the site names them.
+ADAPTERS = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow", "keras": "Keras"}
+#: The framework whose example a family page shows (the others: in the API reference).
+EXAMPLE_ADAPTER = "torch"
+_EXAMPLE = re.compile(r"^Example:[ \t]*$", re.MULTILINE)
 
 
 def _plain_signature(fn) -> str:
@@ -51,45 +68,33 @@ def _families() -> dict[str, list[LossSpec]]:
     return families
 
 
-def markdown(doc: str) -> str:
-    """reStructuredText bits of a docstring as Markdown: math blocks, roles, literals."""
-    out: list[str] = []
-    lines = doc.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.strip() == ".. math::":
-            indent = len(line) - len(line.lstrip())
-            i += 1
-            block: list[str] = []
-            while i < len(lines) and (not lines[i].strip() or
-                                      len(lines[i]) - len(lines[i].lstrip()) > indent):
-                block.append(lines[i].strip())
-                i += 1
-            out += [" " * indent + "$$", *[" " * indent + b for b in block if b],
-                    " " * indent + "$$", ""]
-            continue
-        out.append(line)
-        i += 1
-    text = "\n".join(out)
-    text = re.sub(r":math:`([^`]*)`", r"$\1$", text)
-    text = re.sub(r":(?:mod|func|class|data):`~?([^`]*)`", r"`\1`", text)
-    return text.replace("``", "`")
+def _example_section(render: Callable[[], list[str]]) -> str:
+    """The adapter's example as a docstring section ("" if the core has none in form)."""
+    try:
+        lines = render()
+    except (ValueError, SyntaxError, KeyError):  # as multiloss._help: no example shown
+        return ""
+    body = "\n".join(f"    {line}" if line else "" for line in lines)
+    return f"Example ({ADAPTERS[EXAMPLE_ADAPTER]}):\n{body}"
 
 
-def _signature(spec: LossSpec, order: tuple[str, ...], defaults: dict) -> str:
-    sig = spec.signature(order)
-    params = [
-        p.replace(default=defaults[p.name]) if p.name in defaults else p
-        for p in sig.parameters.values()
-    ]
-    return str(sig.replace(parameters=params))
+def _reference_links(name: str) -> str:
+    links = " · ".join(f"[{title}](../reference/{adapter}.md#{name})"
+                       for adapter, title in ADAPTERS.items())
+    return f"In the API reference (each adapter's argument order and example): {links}."
+
+
+def loss_markdown(doc: str, example: Callable[[], list[str]], name: str) -> str:
+    """A core docstring as Markdown, its example in the :data:`EXAMPLE_ADAPTER` form."""
+    text = _EXAMPLE.split(doc, maxsplit=1)[0].rstrip()
+    section = _example_section(example)
+    return to_markdown(text + ("\n\n" + section if section else "")) + "\n" + _reference_links(name)
 
 
 def render(family: str, specs: list[LossSpec]) -> str:
     module = importlib.import_module(f"multiloss.core.{family}")
     lines = [f"# {family.replace('_', ' ').capitalize()}", ""]
-    lines += [markdown(inspect.getdoc(module) or ""), ""]
+    lines += [to_markdown(inspect.getdoc(module) or ""), ""]
     lines += ["| loss | `reduction=\"none\"` gives | class form |", "|---|---|---|"]
     for spec in specs:
         lines.append(
@@ -98,8 +103,8 @@ def render(family: str, specs: list[LossSpec]) -> str:
         )
     lines.append("")
     for spec in specs:
-        core_sig = _signature(spec, spec.tensors, {})
-        keras_sig = _signature(spec, spec.keras_order, {"reduction": "none"})
+        core_sig = public_signature(spec, spec.arguments, {})
+        keras_sig = public_signature(spec, spec.keras_order, {"reduction": "none"})
         lines += [
             f"## {spec.name}",
             "",
@@ -113,7 +118,8 @@ def render(family: str, specs: list[LossSpec]) -> str:
             lines.append(f"multiloss.keras.{spec.keras_class_name}(...)   # keras.losses.Loss")
         if spec.class_name:
             lines.append(f"multiloss.torch.{spec.class_name}(...)  # nn.Module")
-        lines += ["```", "", markdown(spec.doc), ""]
+        example = _function_example(spec)
+        lines += ["```", "", loss_markdown(spec.doc, example, spec.name), ""]
     for layer in LAYERS.get(family, ()):
         lines += [
             f"## {layer.__name__}",
@@ -122,10 +128,15 @@ def render(family: str, specs: list[LossSpec]) -> str:
             f"multiloss.keras.{layer.__name__}{_plain_signature(layer.__init__)}",
             "```",
             "",
-            markdown(inspect.getdoc(layer) or ""),
+            to_markdown(inspect.getdoc(layer) or ""),
+            f"In the API reference: [Keras](../reference/keras.md#{layer.__name__}).",
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _function_example(spec: LossSpec) -> Callable[[], list[str]]:
+    return lambda: _help.function_example(spec, EXAMPLE_ADAPTER, spec.arguments, {})
 
 
 def _stateful_families() -> dict[str, list[StatefulSpec]]:
@@ -135,12 +146,26 @@ def _stateful_families() -> dict[str, list[StatefulSpec]]:
     return families
 
 
+def _stateful_call(spec: StatefulSpec) -> str:
+    """The ``Call:`` paragraph of the family page: each adapter's call form (grouped),
+    then what the core says the call takes and gives."""
+    forms: dict[str, list[str]] = {}
+    for adapter, title in ADAPTERS.items():
+        forms.setdefault(_help.stateful_call(spec, adapter), []).append(title)
+    calls = "; ".join(f"``{form}`` ({', '.join(titles)})" for form, titles in forms.items())
+    what = _help.stateful_call_text(spec)
+    return f"Call: {calls}" + (f", {what}" if what else ".")
+
+
 def render_stateful(specs: list[StatefulSpec]) -> str:
     lines = []
     for spec in specs:
         state = ", ".join(
-            f"`{v.name}` ({'trainable' if v.trainable else 'state'})" for v in spec.state
+            f"{v.name} ({'trainable' if v.trainable else 'state'})" for v in spec.state
         )
+        summary, _, rest = _help.without_call(spec.doc).partition("\n\n")
+        doc = f"{summary}\n\n{_stateful_call(spec)}\n\n{rest}"
+        example = lambda spec=spec: _help.stateful_example(spec, EXAMPLE_ADAPTER)  # noqa: E731
         lines += [
             f"## {spec.class_name}",
             "",
@@ -149,10 +174,10 @@ def render_stateful(specs: list[StatefulSpec]) -> str:
             f"multiloss.torch.{spec.class_name}{spec.signature()}       # nn.Module",
             f"multiloss.tensorflow.{spec.class_name}{spec.signature()}  # tf.Module",
             f"multiloss.jax.{spec.class_name}{spec.signature()}         # .init() / .apply(state, ...)",
-            f"# called with ({', '.join(spec.inputs)}); holds {state.replace('`', '')}",
+            f"# holds {state}",
             "```",
             "",
-            markdown(spec.doc),
+            loss_markdown(doc, example, spec.class_name),
             "",
         ]
     return "\n".join(lines)

@@ -9,11 +9,12 @@ the adapter was imported. Nothing here knows any particular loss.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from multiloss import _help, core
-from multiloss.core.registry import LossSpec, StatefulSpec
+from multiloss.core.registry import LossSpec, StatefulSpec, on_change
 
 Call = Callable[[LossSpec, tuple, dict], Any]
 ClassFactory = Callable[[LossSpec, Callable[..., Any]], type]
@@ -131,7 +132,13 @@ def bind_params(spec: LossSpec, class_name: str, kwargs: dict, allowed: tuple[st
 
 
 class Namespace:
-    """Lazily built functions and classes of one adapter module."""
+    """Lazily built functions and classes of one adapter module.
+
+    ``extras`` are the module's public objects written by hand (``multiloss.jax``'s
+    ``data_parallel``, ``multiloss.keras``' ``LinearCrossEntropyHead``): listed in
+    ``__all__`` and ``dir()`` beside the generated names (the stubs and the API reference
+    follow ``__all__``).
+    """
 
     def __init__(
         self,
@@ -154,6 +161,8 @@ class Namespace:
         self.defaults = defaults or {}
         self.stateful_factory = stateful_factory
         self._cache: dict[tuple[str, Callable], Any] = {}
+        self._published: set[str] = set()
+        self._listening = False
 
     def _has_class(self, spec: LossSpec) -> bool:
         return bool(spec.class_name) and self.class_factory is not None and (
@@ -217,15 +226,36 @@ class Namespace:
 
     # Module-level hooks (PEP 562).
     def getattr(self, name: str) -> Any:
+        """The module's ``__getattr__``: builds a function or class on first access and
+        publishes it as a plain module attribute, so that later accesses (a training
+        loop's ``ml.cross_entropy(...)`` each step) are a dictionary lookup rather than a
+        call of this hook. A change to the registry takes the published names back."""
         if name == "__all__":
             return self.names()
         if name in self.extras:
             return self.extras[name]
         if name in core.registry():
-            return self.function(name)
+            return self._publish(name, self.function(name))
         if name[:1].isupper():
-            return self.loss_class(name)
+            return self._publish(name, self.loss_class(name))
         raise AttributeError(f"module {self.module!r} has no attribute {name!r}")
+
+    def _publish(self, name: str, value: Any) -> Any:
+        module = sys.modules.get(self.module)
+        if module is not None:
+            if not self._listening:
+                on_change(self._withdraw)
+                self._listening = True
+            vars(module)[name] = value
+            self._published.add(name)
+        return value
+
+    def _withdraw(self) -> None:
+        module = sys.modules.get(self.module)
+        for name in self._published:
+            if module is not None:
+                vars(module).pop(name, None)
+        self._published.clear()
 
     def dir(self, module_globals: dict) -> list[str]:
         return sorted(set(module_globals) | set(self.names()))

@@ -19,8 +19,11 @@ with ``get_ops(...)`` first and the tensors positionally in the core order, then
 shown value ``np.asarray(<result>, np.float64).round(<n>).tolist()`` and its output.
 A stateful step is called as ``step(get_ops(...), state, *inputs, **config)`` with the
 state built by an earlier statement (adapters build it themselves), and the shown
-value is its output. Each adapter's docstring lists the Args in its own argument
-order and carries this example rewritten for its framework (see :data:`FRAMEWORKS`).
+value is its output. A stateful step's docstring may say how its object is called in a
+paragraph ``Call: ``<form>`` <inputs>; returns <output>.``: the form is the core's and
+wrong for JAX, so each adapter writes its own (:func:`stateful_call`) and keeps the rest.
+Each adapter's docstring lists the Args in its own argument order and carries this
+example rewritten for its framework (see :data:`FRAMEWORKS`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import doctest
 import functools
 import inspect
 import re
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +44,16 @@ SECTIONS = ("Args", "Returns", "References", "Example")
 _HEADER = re.compile(r"^(" + "|".join(SECTIONS) + r"):\s*$")
 _ENTRY = re.compile(r"^(\w+)(?: \(([^)]*)\))?:(?: (.*))?$")
 _SHOWN = re.compile(r"^np\.asarray\((.+), np\.float64\)\.round\((\d+)\)\.tolist\(\)$")
+#: A stateful step's call paragraph: ``Call: ``form`` what it takes; returns what``.
+_CALL = re.compile(r"^Call: ``[^`]*``\s*(.*)$", re.DOTALL)
 
 
 @dataclasses.dataclass(frozen=True)
 class CoreDoc:
     """A core docstring split into its parts (sections without their header)."""
 
-    body: str
+    body: str  # without the ``Call:`` paragraph
+    call: str  # that paragraph less its call form: ``with T scalar losses; returns ...``
     args: dict[str, str]  # name -> description (continuation lines indented by 4)
     arg_types: dict[str, str]  # name -> the type the core gives, ``name (type): ...``
     returns: str
@@ -92,14 +99,28 @@ def parse_doc(doc: str) -> CoreDoc:
             parts[current].append(line)
     sections = {name: _dedent(parts.get(name, [])) for name in SECTIONS}
     args, arg_types = _parse_args(sections["Args"])
+    body, call = _split_call(_strip_blank(parts["body"]))
     return CoreDoc(
-        body=_strip_blank(parts["body"]),
+        body=body,
+        call=call,
         args=args,
         arg_types=arg_types,
         returns=_strip_blank(sections["Returns"]),
         references=_strip_blank(sections["References"]),
         example=_strip_blank(sections["Example"]),
     )
+
+
+def _split_call(body: str) -> tuple[str, str]:
+    """``(body without its Call: paragraph, that paragraph after the call form)``."""
+    paragraphs = body.split("\n\n")
+    calls = [i for i, text in enumerate(paragraphs) if _CALL.match(text)]
+    if not calls:
+        return body, ""
+    if len(calls) > 1:
+        raise ValueError("a docstring has two Call: paragraphs")
+    call = _CALL.match(paragraphs.pop(calls[0])).group(1)
+    return "\n\n".join(paragraphs), " ".join(call.split())
 
 
 def _parse_args(lines: list[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -211,7 +232,8 @@ class Framework:
     tensor: Callable[[str, bool], str]  # (literal, float32) -> constructor call
     shown: Callable[[str, int], str]  # (expression, decimals) -> shown as float64 list
     loss_class_form: str  # what a loss' class form is ("" if none)
-    stateful_form: str
+    stateful_form: str  # what a stateful class is
+    stateful_call: str  # how a stateful object is called, ``{inputs}`` its inputs
     stateful_apply: bool = False  # JAX: pure ``apply(init(), *inputs)``
 
     def array(self, literal_source: str, dtype_source: str | None) -> str:
@@ -231,6 +253,7 @@ FRAMEWORKS: dict[str, Framework] = {
         loss_class_form="``torch.nn.Module``",
         stateful_form="a ``torch.nn.Module`` (trainable variables are ``nn.Parameter``\\ s, "
         "the others buffers updated by each call)",
+        stateful_call="output = weighting({inputs})",
     ),
     "jax": Framework(
         imports=("import jax.numpy as jnp", "import numpy as np", "import multiloss.jax as ml"),
@@ -238,8 +261,10 @@ FRAMEWORKS: dict[str, Framework] = {
         tensor=lambda literal, _: f"jnp.array({literal})",
         shown=lambda expr, n: f"np.asarray({expr}, np.float64).round({n}).tolist()",
         loss_class_form="",
-        stateful_form="a stateless object: ``state = obj.init()`` gives the variables "
-        "(a dict of arrays), ``output, state = obj.apply(state, ...)`` is a pure function",
+        stateful_form="a stateless object: ``state = weighting.init()`` gives its variables "
+        "(a dict of arrays) and ``apply`` is a pure function of them that returns the updated "
+        "ones",
+        stateful_call="output, state = weighting.apply(state, {inputs})",
         stateful_apply=True,
     ),
     "tensorflow": Framework(
@@ -249,6 +274,7 @@ FRAMEWORKS: dict[str, Framework] = {
         shown=lambda expr, n: f"tf.cast({expr}, tf.float64).numpy().round({n}).tolist()",
         loss_class_form="",
         stateful_form="a ``tf.Module`` holding ``tf.Variable``\\ s (trainable or not)",
+        stateful_call="output = weighting({inputs})",
     ),
     "keras": Framework(
         imports=("import numpy as np", "import keras", "import multiloss.keras as ml"),
@@ -258,6 +284,7 @@ FRAMEWORKS: dict[str, Framework] = {
         loss_class_form="``keras.losses.Loss``",
         stateful_form="a ``keras.layers.Layer`` whose variables are Keras weights (trainable "
         "or not), saved with the model",
+        stateful_call="output = weighting({inputs})",
     ),
 }
 
@@ -492,20 +519,47 @@ def loss_class_doc(spec: LossSpec, adapter: str, cls: type) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def stateful_call(spec: StatefulSpec, adapter: str) -> str:
+    """How ``adapter``'s form of a stateful class is called: ``output = weighting(losses)``
+    (JAX: ``output, state = weighting.apply(state, losses)``)."""
+    return framework(adapter).stateful_call.format(inputs=", ".join(spec.inputs))
+
+
+def stateful_call_text(spec: StatefulSpec) -> str:
+    """What the core's ``Call:`` paragraph says the call takes and gives, after the call
+    form: ``with T scalar losses (...); ``output`` is the scalar total.`` ("" if none)."""
+    return re.sub(r"(^|;\s*)returns ", r"\1``output`` is ", parse_doc(spec.doc).call)
+
+
+def without_call(doc: str) -> str:
+    """A core docstring without its ``Call:`` paragraph (each adapter writes its own)."""
+    return _split_call(doc)[0]
+
+
+def stateful_call_paragraph(spec: StatefulSpec, adapter: str) -> str:
+    """The ``Call:`` paragraph of a stateful class in ``adapter``: its call form, then
+    :func:`stateful_call_text`."""
+    what = stateful_call_text(spec)
+    return _fill(f"Call: ``{stateful_call(spec, adapter)}``" + (f" {what}" if what else "."))
+
+
+def _fill(text: str) -> str:
+    """One paragraph wrapped at 88 columns, never inside a word or a literal's name."""
+    return textwrap.fill(text, 88, break_long_words=False, break_on_hyphens=False)
+
+
 def stateful_doc(spec: StatefulSpec, adapter: str, cls: type) -> str:
-    """The docstring of a stateful class in ``adapter``."""
+    """The docstring of a stateful class in ``adapter``: the core summary, what the class
+    is and how it is called there, the rest of the core text, Args, Returns, References
+    and the example in that framework."""
     doc = parse_doc(spec.doc)
     fw = framework(adapter)
-    inputs = ", ".join(spec.inputs)
-    if fw.stateful_apply:
-        call = f"output, state = weighting.apply(state, {inputs})"
-    else:
-        call = f"output = weighting({inputs})"
-    form = (
-        f"``multiloss.{adapter}.{spec.class_name}{inspect.signature(cls)}``: "
-        f"{fw.stateful_form}; ``{call}``."
+    summary, _, rest = doc.body.partition("\n\n")
+    form = _fill(
+        f"``multiloss.{adapter}.{spec.class_name}{inspect.signature(cls)}``: {fw.stateful_form}."
     )
-    parts = [form, doc.body, _args_section(list(inspect.signature(cls).parameters), doc.args, doc.arg_types)]
+    call = stateful_call_paragraph(spec, adapter)
+    parts = [summary, form, call, rest, _args_section(list(inspect.signature(cls).parameters), doc.args, doc.arg_types)]
     parts += _sections(("Returns", doc.returns), ("References", doc.references))
     parts += _example_section(lambda: stateful_example(spec, adapter))
     return "\n\n".join(p for p in parts if p)

@@ -204,9 +204,14 @@ def _make_stateful_layer(spec: StatefulSpec) -> type:
     return keras.saving.register_keras_serializable(package=_PACKAGE, name=spec.class_name)(cls)
 
 
+# the output layer whose training loss is linear_cross_entropy (Keras' form of it): a
+# public name of this module beside the generated ones (in __all__ and dir())
+from multiloss._keras_head import LinearCrossEntropyHead  # noqa: E402
+
 _namespace = Namespace(
     __name__,
     _call,
+    extras={"LinearCrossEntropyHead": LinearCrossEntropyHead},
     keras_order=True,
     class_factory=_make_loss_class,
     defaults={"reduction": "none"},
@@ -218,9 +223,6 @@ _namespace = Namespace(
 )
 __getattr__ = _namespace.getattr
 _namespace.build_all()
-
-# the output layer whose training loss is linear_cross_entropy (Keras' form of it)
-from multiloss._keras_head import LinearCrossEntropyHead  # noqa: E402,F401
 
 
 def __dir__() -> list[str]:

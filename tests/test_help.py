@@ -104,3 +104,24 @@ def test_a_broken_example_fails_the_check():
     assert wrong != function.__doc__
     attempted, failures = run_example("wrong", wrong)
     assert attempted and "0.2832" in failures
+
+
+@pytest.mark.parametrize("adapter", ("jax", "keras"))
+def test_stateful_classes_say_how_they_are_called_in_their_framework(adapter):
+    """JAX's objects are called as ``output, state = obj.apply(state, ...)``, never in the
+    ``weighting(losses)`` form the other adapters (and the core text) use."""
+    if adapter == "jax":
+        pytest.importorskip("jax")
+    module = importlib.import_module(f"multiloss.{adapter}")
+    for name, spec in core.stateful_registry().items():
+        doc = getattr(module, name).__doc__
+        inputs = ", ".join(spec.inputs)
+        paragraph = " ".join(doc[doc.index("\nCall: ") :].split("\n\n")[0].split())
+        if adapter == "jax":
+            assert f"Call: ``output, state = weighting.apply(state, {inputs})``" in paragraph
+            assert not re.search(r"\b(?:weighting|priority|dwa)\(", doc), name  # core's forms
+            assert "weighting.apply(weighting.init(), " in doc, name  # the example
+            assert "returns the scalar" not in paragraph, name
+        else:
+            assert f"Call: ``output = weighting({inputs})``" in paragraph, name
+        assert doc.count("\nCall: ") == 1, f"{name}: the core's Call: paragraph is still there"

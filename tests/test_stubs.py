@@ -96,3 +96,20 @@ def test_type_checker_flags_a_misspelt_keyword_in_every_adapter(tmp_path):
 
 def test_type_checker_accepts_correct_calls(tmp_path):
     assert _mypy(tmp_path, RIGHT) == []
+
+
+def test_type_checker_sees_the_keras_head_as_a_public_name(tmp_path):
+    """``LinearCrossEntropyHead`` is in the stub's ``__all__`` (a star import gives it)
+    and typed: its constructor's keywords are checked."""
+    script = textwrap.dedent("""\
+        import multiloss.keras as mk
+        from multiloss.keras import *
+
+        head = mk.LinearCrossEntropyHead(1000, chunk_size=256, use_bias=True)
+        other = LinearCrossEntropyHead(1000, top_k=5)
+    """)
+    errors = _mypy(tmp_path, script)
+    assert errors == [], errors
+    broken = script.replace("LinearCrossEntropyHead(1000, top_k", "LinearCrossEntropyHead(top_k")
+    errors = _mypy(tmp_path, broken)
+    assert any("script.py:5:" in e and "vocabulary_size" in e for e in errors), errors

@@ -114,28 +114,11 @@ def _methods(cls, qualified: str) -> list[str]:
     return lines
 
 
-#: Modules whose objects an adapter imports for its own use (not public API).
-MACHINERY = ("multiloss._adapter", "multiloss.core")
-
-
-def public_names(module) -> list[str]:
-    """``__all__``, plus the public objects the adapter imports from another multiloss
-    module that ``__all__`` leaves out (``multiloss.keras.LinearCrossEntropyHead``)."""
-    names = list(module.__all__)
-    for name, obj in vars(module).items():
-        home = getattr(obj, "__module__", None) or ""
-        if (not name.startswith("_") and name not in names and home.startswith("multiloss.")
-                and home != module.__name__ and not home.startswith(MACHINERY)
-                and (inspect.isclass(obj) or inspect.isfunction(obj))):
-            names.append(name)
-    return names
-
-
 def render(adapter: str) -> str:
     """The Markdown reference page of ``multiloss.<adapter>``."""
     module = _load(adapter)
     prefix = f"multiloss.{adapter}"
-    names = public_names(module)
+    names = list(module.__all__)
     objects = {name: getattr(module, name) for name in names}
     aliases = {name: obj.__name__ for name, obj in objects.items()
                if inspect.isclass(obj) and obj.__name__ != name}

@@ -17,12 +17,16 @@ import textwrap
 LIST_SECTIONS = {"Args", "Arguments", "Args (constructor)", "Parameters", "Attributes",
                  "Raises", "Keyword Args", "Keyword Arguments"}
 TEXT_SECTIONS = {"Returns", "Return", "Yields", "Note", "Notes", "Warning", "See Also",
-                 "See also", "References", "Reference"}
+                 "See also"}
+#: Sections of paragraphs (a paper, the peer calls that give the same numbers): one item each.
+REFERENCE_SECTIONS = {"References", "Reference"}
 CODE_SECTIONS = {"Example", "Examples"}
-SECTIONS = LIST_SECTIONS | TEXT_SECTIONS | CODE_SECTIONS
+SECTIONS = LIST_SECTIONS | TEXT_SECTIONS | REFERENCE_SECTIONS | CODE_SECTIONS
 
 _HEADER = re.compile(r"^([A-Z][A-Za-z ()]*):\s*$")
-_ITEM = re.compile(r"^(\*{0,2}[A-Za-z_][\w.]*)\s*(\([^)]*\))?\s*:\s*(.*)$")
+_NAME = r"\*{0,2}[A-Za-z_][\w.]*"
+#: ``name (type): text``, or several names sharing one text (``chunk_size, z_loss: as ...``).
+_ITEM = re.compile(rf"^({_NAME}(?:,\s*{_NAME})*)\s*(\([^)]*\))?\s*:\s*(.*)$")
 _ROLE = re.compile(r":(?:py:)?(?:func|class|meth|attr|data|mod|obj|exc):`~?([^`]*)`")
 
 
@@ -37,26 +41,50 @@ def rst_inline(text: str) -> str:
     return re.sub(r"``(.+?)``", r"`\1`", text, flags=re.S)
 
 
+def _literal_block(lines: list[str], start: int, indent: int) -> tuple[list[str], int]:
+    """The indented block from ``lines[start]`` on (blank lines inside it kept, trailing
+    ones dropped), dedented; and the index of the first line after it."""
+    i, block = start, []
+    while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > indent):
+        block.append(lines[i])
+        i += 1
+    return textwrap.dedent("\n".join(block)).strip("\n").splitlines(), i
+
+
 def rst_blocks(text: str) -> str:
-    """reStructuredText prose as Markdown: ``.. math::`` blocks become ``$$`` blocks."""
+    """reStructuredText prose as Markdown: ``.. math::`` blocks become ``$$`` blocks,
+    literal blocks (a paragraph ending in ``::``) fenced Python code; inline markup
+    (:func:`rst_inline`) is converted outside the code only."""
+    prose: list[str] = []
     out: list[str] = []
+
+    def flush() -> None:
+        out.append(rst_inline("\n".join(prose)))
+        prose.clear()
+
     lines = text.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.strip() == ".. math::":
-            indent = _indent(line)
-            i += 1
-            block: list[str] = []
-            while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > indent):
-                if lines[i].strip():
-                    block.append(lines[i].strip())
-                i += 1
-            out += ["", "$$", *block, "$$", ""]
+            block, i = _literal_block(lines, i + 1, _indent(line))
+            prose.extend(["", "$$", *(b.strip() for b in block if b.strip()), "$$", ""])
             continue
-        out.append(line)
+        if line.rstrip().endswith("::") and not line.lstrip().startswith(".."):
+            block, after = _literal_block(lines, i + 1, _indent(line))
+            if block:
+                head = line.rstrip()[:-2].rstrip()
+                if head:
+                    prose.append(head + ("" if head.endswith(":") else ":"))
+                flush()
+                fence = "````" if any("```" in b for b in block) else "```"
+                out.append(f"\n{fence}python\n" + "\n".join(block) + f"\n{fence}\n")
+                i = after
+                continue
+        prose.append(line)
         i += 1
-    return rst_inline("\n".join(out))
+    flush()
+    return "\n".join(out)
 
 
 def _kind(name: str) -> str:
@@ -86,13 +114,20 @@ def _list_section(body: str) -> str:
         match = _ITEM.match(line) if _indent(line) == 0 else None
         if match:
             name, kind, text = match.groups()
-            label = f"**`{name}`**" + (f" {kind}" if kind else "")
-            items.append([f"{label}: {text}"])
+            label = ", ".join(f"**`{n.strip()}`**" for n in name.split(",")) + (
+                f" {kind}" if kind else "")
+            items.append([f"{label}: {text}".rstrip()])
         elif items and (_indent(line) > 0 or not line.strip()):
             items[-1].append(line.strip())
         elif line.strip():
             items.append([line.strip()])  # an entry without a name (a reference)
     return "\n".join("- " + rst_inline(" ".join(part for part in item if part)) for item in items)
+
+
+def _paragraph_list(body: str) -> str:
+    """Paragraphs (wrapped lines, blank lines between) as a Markdown bullet list."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
+    return "\n".join("- " + rst_inline(p) for p in paragraphs)
 
 
 def _code_section(body: str) -> str:
@@ -115,8 +150,10 @@ def to_markdown(doc: str) -> str:
     for name, body in _split_sections(doc):
         if name is None:
             out.append(rst_blocks(body))
-        elif _kind(name) in LIST_SECTIONS or _kind(name) in ("References", "Reference"):
+        elif _kind(name) in LIST_SECTIONS:
             out += [f"**{name}**", _list_section(body)]
+        elif _kind(name) in REFERENCE_SECTIONS:
+            out += [f"**{name}**", _paragraph_list(body)]
         elif _kind(name) in CODE_SECTIONS:
             out += [f"**{name}**", _code_section(body)]
         else:
