@@ -31,20 +31,23 @@ nox.options.sessions = ["all"]
 BACKENDS = ["tensorflow", "jax", "torch"]
 
 
-#: JAX compiles every operation it runs eagerly, once per shape, which is most of the time
-#: the jax and Keras-on-jax tests take; the sessions share those compilations through
-#: JAX's persistent cache on disk (under .nox/, its size capped, a file lock between the
-#: sessions running side by side).
-JAX_CACHE = {
-    "JAX_COMPILATION_CACHE_DIR": str(Path(__file__).resolve().parent / ".nox" / "jax-cache"),
-    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
-    "JAX_COMPILATION_CACHE_MAX_SIZE": str(2 * 1024**3),
-}
+#: JAX compiles every operation it runs eagerly, once per shape: most of the time the
+#: jax and Keras-on-jax tests take. JAX's persistent cache on disk shares those
+#: compilations between the processes of a session (README blocks, examples, `multiloss
+#: check`) and between the sessions one ``all`` worker runs in turn; each worker has a
+#: cache of its own (``MULTILOSS_JAX_CACHE``), as JAX writes its entries unlocked when the
+#: cache has no size limit, and a size limit makes each write scan the whole cache.
+def _jax_cache() -> dict[str, str]:
+    directory = os.environ.get("MULTILOSS_JAX_CACHE", str(ROOT / ".nox" / "jax-cache"))
+    return {
+        "JAX_COMPILATION_CACHE_DIR": directory,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
 
 
 def _env(backend: str) -> dict[str, str]:
-    return {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", **JAX_CACHE}
+    return {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", **_jax_cache()}
 
 
 def _pytest(session: nox.Session, backend: str, *args: str) -> None:
@@ -211,7 +214,8 @@ def all_sessions(session: nox.Session) -> None:
     lock = threading.Lock()
     failed: list[str] = []
 
-    def worker() -> None:
+    def worker(number: int) -> None:
+        env = {**os.environ, "MULTILOSS_JAX_CACHE": str(ROOT / ".nox" / f"jax-cache-{number}")}
         while True:
             with lock:
                 if not queue:
@@ -223,7 +227,7 @@ def all_sessions(session: nox.Session) -> None:
                 command += ["--", *session.posargs]
             start = time.monotonic()
             with open(log, "w") as out:
-                code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+                code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env).returncode
             minutes = (time.monotonic() - start) / 60
             with lock:
                 print(f"===== {name}: exit {code}, {minutes:.1f} min =====\n{log.read_text()}", flush=True)
@@ -231,7 +235,7 @@ def all_sessions(session: nox.Session) -> None:
                     failed.append(name)
 
     session.log(f"{len(queue)} sessions, {WORKERS} at a time; logs in {logs}")
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
