@@ -51,6 +51,15 @@ def _plain_signature(fn) -> str:
     return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
 
 
+def _keras_defaults() -> dict:
+    """The parameter defaults of Keras' functions (``reduction="none"``, as Keras' own
+    functional losses), as the Keras adapter sets them: the same Keras import as
+    :func:`_layers`."""
+    import multiloss.keras
+
+    return dict(multiloss.keras._namespace.defaults)
+
+
 def _layers() -> dict[str, list[type]]:
     """Keras layers built on a family's loss (documented on that family's page)."""
     from multiloss._keras_head import LinearCrossEntropyHead
@@ -59,6 +68,7 @@ def _layers() -> dict[str, list[type]]:
 
 
 LAYERS = _layers()
+KERAS_DEFAULTS = _keras_defaults()
 
 
 def _families() -> dict[str, list[LossSpec]]:
@@ -69,13 +79,11 @@ def _families() -> dict[str, list[LossSpec]]:
 
 
 def _example_section(render: Callable[[], list[str]]) -> str:
-    """The adapter's example as a docstring section ("" if the core has none in form)."""
-    try:
-        lines = render()
-    except (ValueError, SyntaxError, KeyError):  # as multiloss._help: no example shown
-        return ""
-    body = "\n".join(f"    {line}" if line else "" for line in lines)
-    return f"Example ({ADAPTERS[EXAMPLE_ADAPTER]}):\n{body}"
+    """The adapter's example as a docstring section, as the adapter's help writes it but
+    titled with the framework ("" if the core has no example in the fixed form)."""
+    sections = _help._example_section(render)
+    title = f"Example ({ADAPTERS[EXAMPLE_ADAPTER]}):"
+    return "\n\n".join(sections).replace("Example:", title, 1)
 
 
 def _reference_links(name: str) -> str:
@@ -104,7 +112,7 @@ def render(family: str, specs: list[LossSpec]) -> str:
     lines.append("")
     for spec in specs:
         core_sig = public_signature(spec, spec.arguments, {})
-        keras_sig = public_signature(spec, spec.keras_order, {"reduction": "none"})
+        keras_sig = public_signature(spec, spec.keras_order, KERAS_DEFAULTS)
         lines += [
             f"## {spec.name}",
             "",

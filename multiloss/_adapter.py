@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -161,8 +162,13 @@ class Namespace:
         self.defaults = defaults or {}
         self.stateful_factory = stateful_factory
         self._cache: dict[tuple[str, Callable], Any] = {}
+        # names published as module attributes, withdrawn (under the lock) on each change
+        # of the registry; ``_version`` counts the changes, so that a function built
+        # before a change is not published after it
         self._published: set[str] = set()
-        self._listening = False
+        self._version = 0
+        self._lock = threading.Lock()
+        on_change(self._withdraw)
 
     def _has_class(self, spec: LossSpec) -> bool:
         return bool(spec.class_name) and self.class_factory is not None and (
@@ -234,28 +240,29 @@ class Namespace:
             return self.names()
         if name in self.extras:
             return self.extras[name]
+        version = self._version
         if name in core.registry():
-            return self._publish(name, self.function(name))
+            return self._publish(name, self.function(name), version)
         if name[:1].isupper():
-            return self._publish(name, self.loss_class(name))
+            return self._publish(name, self.loss_class(name), version)
         raise AttributeError(f"module {self.module!r} has no attribute {name!r}")
 
-    def _publish(self, name: str, value: Any) -> Any:
+    def _publish(self, name: str, value: Any, version: int) -> Any:
         module = sys.modules.get(self.module)
-        if module is not None:
-            if not self._listening:
-                on_change(self._withdraw)
-                self._listening = True
-            vars(module)[name] = value
-            self._published.add(name)
+        with self._lock:
+            if module is not None and version == self._version:
+                vars(module)[name] = value
+                self._published.add(name)
         return value
 
     def _withdraw(self) -> None:
         module = sys.modules.get(self.module)
-        for name in self._published:
-            if module is not None:
-                vars(module).pop(name, None)
-        self._published.clear()
+        with self._lock:
+            self._version += 1
+            for name in self._published:
+                if module is not None:
+                    vars(module).pop(name, None)
+            self._published.clear()
 
     def dir(self, module_globals: dict) -> list[str]:
         return sorted(set(module_globals) | set(self.names()))

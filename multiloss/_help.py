@@ -42,7 +42,7 @@ from multiloss.core.registry import LossSpec, StatefulSpec
 
 SECTIONS = ("Args", "Returns", "References", "Example")
 _HEADER = re.compile(r"^(" + "|".join(SECTIONS) + r"):\s*$")
-_ENTRY = re.compile(r"^(\w+)(?: \(([^)]*)\))?:(?: (.*))?$")
+_ENTRY = re.compile(r"^(\w+(?:, \w+)*)(?: \(([^)]*)\))?:(?: (.*))?$")
 _SHOWN = re.compile(r"^np\.asarray\((.+), np\.float64\)\.round\((\d+)\)\.tolist\(\)$")
 #: A stateful step's call paragraph: ``Call: ``form`` what it takes; returns what``.
 _CALL = re.compile(r"^Call: ``[^`]*``\s*(.*)$", re.DOTALL)
@@ -130,11 +130,14 @@ def _parse_args(lines: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     name = None
     for line in lines:
         entry = None if line[:1] in (" ", "") else _ENTRY.match(line)
-        if entry:
-            name = entry.group(1)
-            entries[name] = [entry.group(3) or ""]
-            if entry.group(2):
-                types[name] = entry.group(2)
+        if entry:  # ``name: text``, or ``a, b: text`` shared by several arguments
+            names = entry.group(1).split(", ")
+            name = names[0]
+            text = [entry.group(3) or ""]
+            for each in names:
+                entries[each] = text
+                if entry.group(2):
+                    types[each] = entry.group(2)
         elif name is not None and line.strip():
             entries[name].append(line)
         elif line.strip():
@@ -449,6 +452,23 @@ def _tensor_types(spec: LossSpec, doc: CoreDoc, fw: Framework) -> dict[str, str]
     return {**types, **doc.arg_types}
 
 
+def _or_core_text(render: Callable[..., str]) -> Callable[..., str]:
+    """``render``, or the core docstring as it is where that is not in the expected form
+    (a loss a user registers: its docstring must not break the adapters; the docstrings
+    of multiloss' own losses are held to the form by tests/test_help.py)."""
+
+    @functools.wraps(render)
+    def rendered(spec: Any, adapter: str, *args: Any) -> str:
+        try:
+            return render(spec, adapter, *args)
+        except ValueError:
+            head = args[0] if render.__name__ == "function_doc" else ""
+            return f"{head}\n\n{spec.doc}" if head else spec.doc
+
+    return rendered
+
+
+@_or_core_text
 def function_doc(
     spec: LossSpec, adapter: str, signature_line: str, order: tuple[str, ...], defaults: dict
 ) -> str:
@@ -483,6 +503,7 @@ def _keras_class_note(spec: LossSpec) -> str:
     return note
 
 
+@_or_core_text
 def loss_class_doc(spec: LossSpec, adapter: str, cls: type) -> str:
     """The docstring of a loss' class form in ``adapter`` (torch ``nn.Module``, Keras
     ``Loss``): how it is built and called, its constructor's Args, Returns, References
@@ -510,7 +531,8 @@ def loss_class_doc(spec: LossSpec, adapter: str, cls: type) -> str:
         form = (
             f"{fw.loss_class_form} form of :func:`multiloss.{adapter}.{spec.name}`: "
             f"``loss_fn = {spec.class_name}(...)`` takes the loss parameters, "
-            f"``{call}`` the tensors (and the per-call weights)."
+            f"``{call}`` the tensors"
+            + (" (and the per-call weights)." if spec.call_params else ".")
         )
         note = ""
     parts = [form, note, doc.body, _args_section(list(init.parameters), descriptions, doc.arg_types)]
@@ -548,6 +570,7 @@ def _fill(text: str) -> str:
     return textwrap.fill(text, 88, break_long_words=False, break_on_hyphens=False)
 
 
+@_or_core_text
 def stateful_doc(spec: StatefulSpec, adapter: str, cls: type) -> str:
     """The docstring of a stateful class in ``adapter``: the core summary, what the class
     is and how it is called there, the rest of the core text, Args, Returns, References

@@ -601,3 +601,15 @@ def test_check_prints_no_tensorflow_log_noise():
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert proc.stderr == ""
+
+
+def test_compare_takes_a_tensor_given_as_a_param_over_the_files(tmp_path):
+    from multiloss.verify.compare import compare_file
+
+    logits = np.array([[2.0, 0.5, 1.0], [0.1, 1.0, 3.0]], np.float32)
+    path = tmp_path / "batch.npz"
+    np.savez(path, y_pred=logits, y_true=np.array([1, 2]))
+    result = compare_file("cross_entropy", str(path), {"y_true": [0, 1], "reduction": "none"},
+                          frameworks=["torch"])
+    want = F.cross_entropy(torch.from_numpy(logits).double(), torch.tensor([0, 1]), reduction="none")
+    np.testing.assert_allclose(result.values["torch"], want.numpy(), rtol=1e-6)

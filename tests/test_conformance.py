@@ -62,7 +62,7 @@ def test_cases_have_gradients_and_tolerances(loss):
 
 
 def test_seed_rows_of_api_md_are_cases():
-    seed = {c.name: c for c in CASES["cross_entropy"]}["seed_002"]
+    seed = {c.name: c for c in CASES["cross_entropy"]}["api_reference"]
     np.testing.assert_array_equal(seed.value, [1.9643688, 0.17425454])
     np.testing.assert_array_equal(seed.inputs["y_pred"], np.float32([[2, 0.5, 1], [0.1, 1, 3]]))
 

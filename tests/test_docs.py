@@ -5,6 +5,8 @@ the README's examples name only what exists."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -82,8 +84,21 @@ def test_readme_names_only_existing_losses_and_classes():
 # --- the docs site (mkdocs.yml, docs/hooks/, docs/figures.py, docs/check_site.py) ---------
 
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS / "hooks"))
-sys.path.insert(0, str(DOCS))
+
+
+def _docs_module(relative: str):
+    """The module of ``docs/<relative>``, loaded from its file under a private name: the
+    generic names (``figures``, ``docstrings``, ``mathml``) are never importable from the
+    test session, and ``sys.path`` is left as it was (a hook adds its own folder)."""
+    path = DOCS / relative
+    spec = importlib.util.spec_from_file_location(f"_multiloss_docs_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    saved_path = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved_path
+    return module
 
 
 def _nav_pages() -> list[str]:
@@ -123,7 +138,7 @@ def test_site_loads_nothing_from_the_network_by_configuration():
 
 
 def test_figures_exist_and_every_page_figure_is_shown():
-    import figures
+    figures = _docs_module("figures.py")
 
     assert len(figures.FIGURES) >= 5
     missing = [n for n in figures.FIGURES if not (figures.OUT / n).exists()]
@@ -134,17 +149,53 @@ def test_figures_exist_and_every_page_figure_is_shown():
         assert "<dc:date>" not in text, name
 
 
+def test_figures_check_compares_the_stored_run_within_a_tolerance(tmp_path, monkeypatch, capsys):
+    """The multi-task figure is drawn from the stored run; ``--check`` accepts a rerun that
+    moved in its last bits (another CPU), flags one that moved more, and creates nothing."""
+    figures = _docs_module("figures.py")
+    stored = json.loads(figures.HISTORY.read_text())
+    assert [step["step"] for step in stored] == list(range(len(stored)))
+    assert {"mse", "cross_entropy", "log_vars"} <= set(stored[0])
+
+    def nudged(factor: float) -> list[dict]:
+        return [{**step, "log_vars": [v * factor + 1e-7 for v in step["log_vars"]],
+                 "mse": step["mse"] * factor} for step in stored]
+
+    assert figures.history_drift(stored, nudged(1 + 1e-4)) == ""
+    assert figures.history_drift(stored, nudged(1 + 1e-2)).startswith("step 0, mse")
+    assert "steps" in figures.history_drift(stored, stored[:-1])
+    out = tmp_path / "docs" / "figures"
+    monkeypatch.setattr(figures, "ROOT", tmp_path)
+    monkeypatch.setattr(figures, "OUT", out)
+    monkeypatch.setattr(figures, "HISTORY", out / figures.HISTORY.name)
+    monkeypatch.setattr(figures, "FIGURES", {figures.MULTITASK: figures.multitask_weights})
+    assert figures.main(["--check"]) == 1
+    assert "missing: docs/figures/multitask_history.json" in capsys.readouterr().out
+    assert not out.exists(), "--check created docs/figures/"
+
+
 def test_check_site_flags_every_kind_of_network_load(tmp_path):
-    import check_site
+    check_site = _docs_module("check_site.py")
 
     (tmp_path / "index.html").write_text(
         '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>\n'
         '<link rel="stylesheet" href="//fonts.googleapis.com/css?family=Roboto">\n'
         '<script src="assets/local.js"></script><a href="https://arxiv.org/abs/1708.02002">paper</a>\n'
+        '<img alt="a > b" src="https://example.org/img.png"><img src="figures/local.svg">\n'
+        "<IFRAME width=10 src='https://example.org/frame'></IFRAME>\n"
+        '<video src="https://example.org/v.mp4" poster="//example.org/poster.png">'
+        '<source src="https://example.org/v.webm"></video>\n'
+        '<audio controls src="http://example.org/a.ogg"></audio>\n'
+        '<embed src="//example.org/e.swf"><object data="https://example.org/o.pdf"></object>\n'
     )
     (tmp_path / "extra.css").write_text('@import url("https://fonts.googleapis.com/x.css");\n')
     found = check_site.external_loads(tmp_path)
-    assert len(found) == 3, found
+    assert len(found) == 11, found
+    for url in ("example.org/img.png", "example.org/frame", "example.org/v.mp4",
+                "example.org/poster.png", "example.org/v.webm", "http://example.org/a.ogg",
+                "example.org/e.swf", "example.org/o.pdf"):
+        assert any(line.endswith(url) for line in found), (url, found)
+    assert not any("arxiv" in line or "local" in line for line in found), found
     assert check_site.main([str(tmp_path)]) == 1
     (tmp_path / "index.html").write_text('<script src="assets/local.js"></script>')
     (tmp_path / "extra.css").write_text("body { color: black; }")
@@ -152,7 +203,7 @@ def test_check_site_flags_every_kind_of_network_load(tmp_path):
 
 
 def test_docstring_sections_become_markdown():
-    from docstrings import to_markdown
+    to_markdown = _docs_module("hooks/docstrings.py").to_markdown
 
     doc = (
         "Focal loss.\n\n.. math::\n\n    \\ell = -(1 - p_t)^\\gamma \\log p_t\n\n"
@@ -175,7 +226,7 @@ def test_docstring_sections_become_markdown():
 
 
 def test_docstring_references_literal_blocks_and_shared_args():
-    from docstrings import to_markdown
+    to_markdown = _docs_module("hooks/docstrings.py").to_markdown
 
     doc = (
         "Head.\n\nBuilt as ``Head(V)``::\n\n    head = Head(10)\n    y = head(``x``)\n\n"
@@ -193,7 +244,8 @@ def test_docstring_references_literal_blocks_and_shared_args():
 
 
 def test_math_converts_to_mathml_or_fails_loudly():
-    from mathml import convert_html, to_mathml
+    mathml = _docs_module("hooks/mathml.py")
+    convert_html, to_mathml = mathml.convert_html, mathml.to_mathml
 
     assert to_mathml(r"\alpha_t (1 - p_t)^\gamma", display=False).startswith("<math")
     with pytest.raises(ValueError):
@@ -219,7 +271,7 @@ def test_keras_layer_is_a_public_name_of_multiloss_keras():
 
 @pytest.mark.cross_framework
 def test_api_reference_names_every_public_name_of_every_adapter():
-    import api_reference
+    api_reference = _docs_module("hooks/api_reference.py")
 
     for adapter in api_reference.ADAPTERS:
         module = importlib.import_module(f"multiloss.{adapter}")

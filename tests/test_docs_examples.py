@@ -49,7 +49,7 @@ for args in page["commands"]:
         try:
             runpy.run_module("multiloss", run_name="__main__", alter_sys=True)
         except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
+            code = 0 if exit.code is None else (exit.code if isinstance(exit.code, int) else 1)
     print("COMMAND " + json.dumps({"args": args, "code": code, "stdout": out.getvalue()}))
 """
 
@@ -127,6 +127,20 @@ def test_example_finder_sees_blocks_and_commands():
 def test_a_failing_example_fails(tmp_path):
     with pytest.raises(AssertionError, match="an example failed"):
         run_examples(["raise SystemExit(3)"], [], tmp_path, "synthetic page")
+
+
+def test_a_command_exiting_with_sys_exit_and_no_code_is_not_failing(tmp_path):
+    """``sys.exit()`` (``SystemExit(None)``) is success, as for the shell: a stand-in
+    ``multiloss`` package in the working directory (first on the runner's path) exits so;
+    ``sys.exit("message")`` is a failure."""
+    package = tmp_path / "multiloss"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text("import sys\nprint('AGREE')\nsys.exit()\n")
+    run_examples([], ["multiloss compare stand-in"], tmp_path, "synthetic page")
+    (package / "__main__.py").write_text("import sys\nprint('AGREE')\nsys.exit('broken')\n")
+    with pytest.raises(AssertionError, match="exited 1"):
+        run_examples([], ["multiloss compare stand-in"], tmp_path, "synthetic page")
 
 
 @pytest.mark.cross_framework

@@ -40,9 +40,8 @@ def sections(doc: str) -> list[str]:
 
 def section_text(doc: str, title: str) -> str:
     start = doc.index(f"\n{title}:\n") + len(title) + 3
-    end = doc.find("\n\n", start)
-    follow = [m.start() for m in SECTION.finditer(doc, start)]
-    return doc[start : follow[0] if follow else len(doc)] if follow or end < 0 else doc[start:]
+    follow = SECTION.search(doc, start)
+    return doc[start : follow.start() if follow else None]
 
 
 def args_listed(doc: str) -> list[str]:
@@ -125,3 +124,30 @@ def test_stateful_classes_say_how_they_are_called_in_their_framework(adapter):
         else:
             assert f"Call: ``output = weighting({inputs})``" in paragraph, name
         assert doc.count("\nCall: ") == 1, f"{name}: the core's Call: paragraph is still there"
+
+
+def test_a_user_loss_with_a_free_form_docstring_still_reaches_every_adapter():
+    """A docstring the help renderer cannot read (a line outside any Args entry) gives
+    the core text as it is: the loss stays usable, in ``dir``, star imports and help."""
+    from multiloss.core.common import compute_dtype
+    from multiloss.core.reduction import reduce
+
+    @core.register(kind="elementwise")
+    def free_form_error(ops, y_pred, y_true, *, where=None, sample_weight=None, reduction="mean"):
+        """Absolute error, documented freely.
+
+        Args:
+        the tensors, then the usual where / sample_weight / reduction.
+        """
+        return reduce(ops, ops.abs(y_pred - y_true), reduction, compute_dtype(ops, y_pred)[1])
+
+    try:
+        import multiloss.torch as mt
+
+        assert "documented freely" in mt.free_form_error.__doc__
+        assert "documented freely" in mt.FreeFormError.__doc__
+        namespace: dict = {}
+        exec("from multiloss.torch import *", namespace)
+        assert "free_form_error" in namespace
+    finally:
+        core.unregister("free_form_error")

@@ -350,3 +350,25 @@ def test_keras_adapter_native_on_current_backend():
         value, grad = step(tf.constant(LOGITS), tf.constant(LABELS))
     np.testing.assert_allclose(np.asarray(value), want.detach().numpy(), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(grad), want_grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.cross_framework
+def test_torch_compile_of_a_loss_prints_no_dynamo_cache_warning(tmp_path):
+    """Dynamo warns once per process about each ``functools.lru_cache`` function it
+    traces through (our shape checks, Keras' dtype promotion): a fresh process, so that
+    no earlier compile has used up the warning."""
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings, torch\n"
+        "import multiloss.torch as ml\n"
+        "warnings.simplefilter('always')\n"
+        "x = torch.randn(6, 5, requires_grad=True); t = torch.randint(0, 5, (6,))\n"
+        "f = torch.compile(ml.softmax_focal_loss, fullgraph=True, backend='aot_eager')\n"
+        "torch.autograd.grad(f(x, t), x)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "lru_cache" not in result.stderr, result.stderr[-2000:]

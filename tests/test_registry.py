@@ -80,10 +80,32 @@ def test_unregistered_loss_leaves_the_adapters(adapter):
         return reduce(ops, ops.abs(y_pred - y_true), reduction, compute_dtype(ops, y_pred)[1])
 
     assert "short_lived" in adapter.module.__all__
+    function = adapter.module.short_lived
+    # published as a plain module attribute: later accesses skip the module __getattr__
+    assert vars(adapter.module)["short_lived"] is function
+    names = ["short_lived"]
+    if adapter.name in WITH_CLASSES:
+        cls = adapter.module.ShortLived
+        assert vars(adapter.module)["ShortLived"] is cls
+        names.append("ShortLived")
     core.unregister("short_lived")
     assert "short_lived" not in adapter.module.__all__
-    with pytest.raises(AttributeError, match="short_lived"):
-        adapter.module.short_lived  # noqa: B018  (module __getattr__ raises)
+    for name in names:
+        assert name not in vars(adapter.module), f"{name} still published"
+        with pytest.raises(AttributeError, match=name):
+            getattr(adapter.module, name)
+
+
+def test_published_names_are_the_adapters_objects_and_renamed_classes_stay_one(adapter):
+    module = adapter.module
+    namespace: dict = {}
+    exec(f"from multiloss.{adapter.name} import *", namespace)
+    function = module.cross_entropy
+    assert namespace["cross_entropy"] is function is vars(module)["cross_entropy"]
+    if adapter.name in WITH_CLASSES:
+        alias = module.KlDivergence
+        assert alias is module.KLDivergence is vars(module)["KlDivergence"]
+        assert namespace["UncertaintyWeighting"] is vars(module)["UncertaintyWeighting"]
 
 
 def test_register_refuses_bad_losses():

@@ -110,7 +110,7 @@ def case(
     ``dtype="float16"``/``"bfloat16"`` they are rounded to that dtype first and the
     adapters receive them in it). ``wrt`` names the inputs whose gradients are
     compared (default: the first floating input). ``expected_value`` pins a published
-    value (e.g. a seed row of API.md); the reference must reproduce it within ``tol``.
+    value (e.g. a reference row of API.md); the reference must reproduce it within ``tol``.
     ``output`` selects one element of a tuple-returning function (the reference returns
     that element only); the key is written only when given.
     """

@@ -35,7 +35,7 @@ def _torch_ce(reduction: str, weight=None, ignore_index=-100, label_smoothing=0.
 def cross_entropy_cases(rng):
     src = "torch.nn.functional.cross_entropy (float64)"
     yield case(
-        "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"reduction": "none"},
+        "api_reference", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"reduction": "none"},
         _torch_ce("none"), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)",
         expected_value=[1.9643688, 0.17425454],
     )

@@ -153,7 +153,7 @@ def softmax_focal_loss_cases(rng):
 
     src = "float64 formula -Σ_c α_c y_c (1-p_c)^γ log p_c (torch autograd)"
     yield case(
-        "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
+        "api_reference", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
         {"alpha": SEED_ALPHA, "gamma": 2.0, "reduction": "none"}, torch_softmax_focal(SEED_ALPHA),
         source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)", expected_value=[1.0890163, 0.00334221],
     )

@@ -30,7 +30,7 @@ def optax_poly_ce(epsilon, reduction="none", label_smoothing=0.0, class_axis=-1)
 def poly1_cross_entropy_cases(rng):
     src = "optax.losses.poly_loss_cross_entropy (float64, jax.grad) on (smoothed) one-hot targets"
     yield case(
-        "seed_002", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"epsilon": 1.0, "reduction": "none"},
+        "api_reference", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS}, {"epsilon": 1.0, "reduction": "none"},
         optax_poly_ce(1.0), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + src + " (gradient)",
         expected_value=[2.8241243, 0.33417147],
     )
@@ -109,7 +109,7 @@ def poly1_focal_loss_cases(rng):
     sig = "optax.losses.sigmoid_focal_loss + ε (1-p_t)^(γ+1) (float64, jax.grad)"
     soft_src = "float64 formula of the PolyLoss authors' code: softmax focal + ε mean_c (1-p_t,c)^(γ+1) (torch autograd)"
     yield case(
-        "seed_002_softmax", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
+        "api_reference_softmax", {"y_pred": SEED_LOGITS, "y_true": SEED_LABELS},
         {"epsilon": 1.0, "alpha": SEED_ALPHA, "gamma": 2.0, "focal": "softmax", "reduction": "none"},
         torch_poly1_softmax_focal(1.0, SEED_ALPHA, 2.0), source="API.md reference values, the PolyLoss authors' TensorFlow code (value); " + soft_src + " (gradient)",
         expected_value=[1.4649665, 0.1818437],

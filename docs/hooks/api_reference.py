@@ -14,6 +14,7 @@ written by hand, so the reference cannot go stale.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -21,10 +22,20 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))  # the checkout's multiloss, not an installed one
 
-from docstrings import rst_blocks, to_markdown  # noqa: E402
+
+def _sibling(name: str):
+    """``docs/hooks/<name>.py``, loaded from its file under a private module name (not the
+    generic ``docstrings``, which another package could own)."""
+    spec = importlib.util.spec_from_file_location(f"_multiloss_docs_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_docstrings = _sibling("docstrings")
+rst_blocks, to_markdown = _docstrings.rst_blocks, _docstrings.to_markdown
 
 #: Import order matters: torch before TensorFlow (the other order can crash).
 ADAPTERS = ("torch", "jax", "tensorflow", "keras")

@@ -369,7 +369,9 @@ def compare_file(
     # static arguments (num_sampled, ...) and parameters stored as 0-d arrays: Python values
     stored = {k: v.item() if k in spec.static else v for k, v in arrays.items()
               if k in spec.params or k in spec.static}
-    tensors = {k: arrays[k] for k in spec.tensors}
+    # a tensor given as --param (a short label list, say) wins over the file's
+    tensors = {k: np.asarray(params[k]) if k in params else arrays[k] for k in spec.tensors}
+    params = {k: v for k, v in params.items() if k not in spec.tensors}
     try:
         return compare(loss_name, frameworks=frameworks, rtol=rtol, atol=atol,
                        **tensors, **{**stored, **params})

@@ -168,6 +168,25 @@ class _SoftmaxTargetTerms(torch.autograd.Function):
         return grad.scatter_(-1, index, (-k * rest).unsqueeze(-1)), None
 
 
+def _let_dynamo_trace_caches() -> None:
+    """Tell Dynamo that the ``functools.lru_cache`` functions a loss calls (multiloss'
+    shape checks, Keras' dtype promotion) are pure: traced through without the
+    UserWarning it otherwise prints on a user's first ``torch.compile`` of a loss.
+    (A private Dynamo registry, as einops uses it; absent, the warning stays.)"""
+    import sys
+
+    allow = getattr(torch._dynamo.utils, "allow_lru_cache_wrapper_trace_without_warning", None)
+    if allow is None:
+        return
+    from keras.src.backend.common import dtypes as keras_dtypes
+
+    modules = [m for name, m in list(sys.modules.items()) if name.startswith("multiloss.core")]
+    for module in [*modules, keras_dtypes]:
+        for value in list(vars(module).values()):
+            if callable(value) and hasattr(value, "cache_info") and hasattr(value, "__wrapped__"):
+                allow(value)
+
+
 def _autocast_on(device_type: str) -> bool:
     """Whether ``torch.autocast`` is on for ``device_type`` (False for devices autocast
     does not know, such as ``meta``)."""
@@ -370,6 +389,8 @@ class TorchOps(Ops):
         super().__init__()
         from keras.src.backend.common import global_state
         from keras.src.backend.torch import core as keras_torch_core
+
+        _let_dynamo_trace_caches()
 
         self._keras_core = keras_torch_core
         # Keras' torch device is a thread-local attribute over a default: read directly
