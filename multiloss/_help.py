@@ -230,6 +230,7 @@ def _floats(value: Any) -> Any:
 class Framework:
     """How one adapter's docstrings write tensors, results and class forms."""
 
+    title: str  # the framework's name as its users spell it (docs headings)
     imports: tuple[str, ...]
     tensor_type: str
     tensor: Callable[[str, bool], str]  # (literal, float32) -> constructor call
@@ -249,6 +250,7 @@ class Framework:
 
 FRAMEWORKS: dict[str, Framework] = {
     "torch": Framework(
+        title="PyTorch",
         imports=("import torch", "import multiloss.torch as ml"),
         tensor_type="torch.Tensor",
         tensor=lambda literal, _: f"torch.tensor({literal})",
@@ -259,6 +261,7 @@ FRAMEWORKS: dict[str, Framework] = {
         stateful_call="output = weighting({inputs})",
     ),
     "jax": Framework(
+        title="JAX",
         imports=("import jax.numpy as jnp", "import numpy as np", "import multiloss.jax as ml"),
         tensor_type="jax.Array",
         tensor=lambda literal, _: f"jnp.array({literal})",
@@ -271,6 +274,7 @@ FRAMEWORKS: dict[str, Framework] = {
         stateful_apply=True,
     ),
     "tensorflow": Framework(
+        title="TensorFlow",
         imports=("import tensorflow as tf", "import multiloss.tensorflow as ml"),
         tensor_type="tf.Tensor",
         tensor=lambda literal, _: f"tf.constant({literal})",
@@ -280,6 +284,7 @@ FRAMEWORKS: dict[str, Framework] = {
         stateful_call="output = weighting({inputs})",
     ),
     "keras": Framework(
+        title="Keras",
         imports=("import numpy as np", "import keras", "import multiloss.keras as ml"),
         tensor_type="tensor or NumPy array",
         tensor=lambda literal, f32: f'np.array({literal}, "float32")' if f32 else f"np.array({literal})",

@@ -24,6 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # the checkout's multiloss, not an installed one
 
+from multiloss import _help  # noqa: E402
+
 
 def _sibling(name: str):
     """``docs/hooks/<name>.py``, loaded from its file under a private module name (not the
@@ -37,9 +39,9 @@ def _sibling(name: str):
 _docstrings = _sibling("docstrings")
 rst_blocks, to_markdown = _docstrings.rst_blocks, _docstrings.to_markdown
 
+TITLES = {name: framework.title for name, framework in _help.FRAMEWORKS.items()}
 #: Import order matters: torch before TensorFlow (the other order can crash).
-ADAPTERS = ("torch", "jax", "tensorflow", "keras")
-TITLES = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow", "keras": "Keras"}
+ADAPTERS = tuple(TITLES)
 
 
 def _load(adapter: str):
