@@ -74,14 +74,23 @@ def test_softmax_target_terms(framework):
             np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6, err_msg=f"output {k}")
 
 
-@pytest.mark.parametrize("shape", [(3, 5), (300, 200)], ids=["few-calls", "few-passes"])
-def test_torch_eager_terms_both_forms(shape):
-    """The torch eager primitive picks its form by size: both against float64."""
+@pytest.mark.parametrize(
+    "shape, underflow",
+    [((3, 5), False), ((300, 200), False), ((300, 200), True)],
+    ids=["few-calls", "few-passes", "few-passes-p_t-underflows"],
+)
+def test_torch_eager_terms_both_forms(shape, underflow):
+    """The torch eager primitive picks its form by size: both against float64; the
+    few-passes form on the CPU takes log p_t from p_t unless some p_t underflows."""
     rng = np.random.default_rng(0)
     logits = (rng.normal(size=shape) * 8).astype(np.float32)
     logits[0, :] = [30.0] + [-30.0] * (shape[1] - 1)  # p_t -> 1
     labels = rng.integers(0, shape[1], size=shape[0])
     labels[0] = 0
+    if underflow:  # p_t = e^-200 rounds to 0 in float32; −log p_t = 200 exactly
+        logits[1, :] = 0.0
+        logits[1, 3] = -200.0
+        labels[1] = 3
     (want_ce, want_rest), want_grads = _softmax_terms_reference(logits, labels)
     ops = get_ops("torch")
     value, _ = frameworks.value_and_grad(
@@ -97,6 +106,40 @@ def test_torch_eager_terms_both_forms(shape):
     _, (grad,) = frameworks.value_and_grad("torch", weighted, [logits, labels], wrt=[0])
     want = want_grads[0] - 2.5 * want_grads[1]
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(7, 4), (300, 200)], ids=["table", "random"])
+def test_torch_compiled_terms(shape):
+    """Under torch.compile the primitive is a traced autograd.Function: values, both
+    gradients and a weighted sum of them against float64, with p_t -> 1, p_t
+    underflowing, logits of 1e4 and tied maxima."""
+    import torch
+
+    if shape == LOGITS.shape:
+        logits, labels = LOGITS, LABELS
+    else:
+        rng = np.random.default_rng(1)
+        logits = (rng.normal(size=shape) * 8).astype(np.float32)
+        labels = rng.integers(0, shape[1], size=shape[0])
+        logits[: len(LOGITS), : LOGITS.shape[1]] = LOGITS
+        logits[: len(LOGITS), LOGITS.shape[1]:] = -1e4
+        labels[: len(LOGITS)] = LABELS
+    (want_ce, want_rest), want_grads = _softmax_terms_reference(logits, labels)
+    ops = get_ops("torch")
+
+    @torch.compile(fullgraph=True, dynamic=False)
+    def terms(x, t, w):
+        ce, rest = ops.softmax_target_terms(x, t)
+        return ce, rest, (ce * w[0] + rest * w[1]).sum()
+
+    for w in ([1.0, 0.0], [0.0, 1.0], [1.0, -2.5]):
+        x = torch.tensor(logits, requires_grad=True)
+        ce, rest, total = terms(x, torch.tensor(labels), torch.tensor(w))
+        (grad,) = torch.autograd.grad(total, x)
+        np.testing.assert_allclose(ce.detach().numpy(), want_ce, rtol=1e-5, atol=1e-30)
+        np.testing.assert_allclose(rest.detach().numpy(), want_rest, rtol=1e-5, atol=1e-30)
+        want = w[0] * want_grads[0] + w[1] * want_grads[1]
+        np.testing.assert_allclose(grad.numpy(), want, rtol=1e-4, atol=1e-6, err_msg=str(w))
 
 
 def _sigmoid(x):

@@ -115,9 +115,16 @@ def _probs_and_log_pt_few_calls(logits: Any, index: Any) -> tuple[Any, Any]:
 
 def _probs_and_log_pt_few_passes(logits: Any, index: Any) -> tuple[Any, Any]:
     # On CPU torch's softmax kernel is faster than log_softmax, and than one exp pass.
+    p = torch.softmax(logits, dim=-1)
+    if logits.is_cpu:
+        # log p_t is exact from p_t itself where p_t is a normal number; on the CPU a
+        # data-dependent branch costs no device sync, so the two extra passes below
+        # run only for a batch where some p_t underflows.
+        p_t = p.gather(-1, index).squeeze(-1)
+        if not bool((p_t < torch.finfo(p.dtype).tiny).any()):
+            return p, torch.log(p_t)
     # log p_t = (x_t − m) + log p_max: p_max = 1 / Σ_k e^{x_k − m} >= 1 / C never
     # underflows, so log p_t stays exact where p_t itself underflows.
-    p = torch.softmax(logits, dim=-1)
     log_pt = torch.log(p.amax(dim=-1)).add_(
         logits.gather(-1, index).squeeze(-1) - logits.amax(dim=-1)
     )
@@ -166,6 +173,46 @@ class _SoftmaxTargetTerms(torch.autograd.Function):
                 k = k + grad_ce
         grad = p * k.unsqueeze(-1)
         return grad.scatter_(-1, index, (-k * rest).unsqueeze(-1)), None
+
+
+class _TracedSoftmaxTargetTerms(torch.autograd.Function):
+    """The terms of :class:`_SoftmaxTargetTerms` in the form ``torch.compile`` fuses
+    best (Dynamo traces both passes; no in-place ops): the forward is the native cross
+    entropy's two row passes, a max and a sum of ``e = exp(x − m)``, plus one
+    comparison ``z < 0`` instead of a class-index one-hot (which Inductor builds lane by
+    lane on the CPU) and the target logit gathered; the backward is one pass,
+    ``exp(x − m)·k/S`` with ``−k R/S`` at the target, as the native gradient.
+
+    With ``S = Σ e`` and ``A = Σ_{z<0} e``: where ``p_t > 1/2``, ``t`` is the only
+    arg max, so ``R = A`` is summed directly (exact as ``p_t → 1``); elsewhere
+    ``R = S − e^{z_t} >= S/2`` has no cancellation.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Any, index: Any) -> tuple[Any, Any]:
+        peak = logits.amax(dim=-1, keepdim=True)
+        z = logits - peak
+        e = torch.exp(z)
+        total = e.sum(dim=-1)
+        below_peak = torch.where(z < 0, e, 0.0).sum(dim=-1)
+        z_t = logits.gather(-1, index).squeeze(-1) - peak.squeeze(-1)
+        e_t = torch.exp(z_t)
+        rest = torch.where(e_t > 0.5 * total, below_peak, total - e_t)
+        ctx.save_for_backward(logits, index, peak, e_t, rest)
+        return torch.log1p(rest + (e_t - 1.0)) - z_t, rest / (rest + e_t)
+
+    @staticmethod
+    def backward(ctx: Any, grad_ce: Any, grad_rest: Any) -> tuple[Any, None]:
+        logits, index, peak, e_t, rest = ctx.saved_tensors
+        total = rest + e_t  # the S the forward divided by
+        k = grad_ce + grad_rest * (e_t / total)
+        is_target = index == torch.arange(logits.shape[-1], device=logits.device)
+        grad = torch.where(
+            is_target,
+            (-k * (rest / total)).unsqueeze(-1),
+            torch.exp(logits - peak) * (k / total).unsqueeze(-1),
+        )
+        return grad, None
 
 
 def _let_dynamo_trace_caches() -> None:
@@ -547,19 +594,21 @@ class TorchOps(Ops):
         return super().sparse_cross_entropy_with_logits(logits, labels, label_smoothing, reduction)
 
     def softmax_target_terms(self, logits: Any, labels: Any) -> tuple[Any, Any]:
-        """Eagerly, the base class' terms as one autograd node with its gradient
-        written out (:class:`_SoftmaxTargetTerms`): a few passes over ``[..., C]`` each
-        way instead of one per op (``torch.compile`` fuses the base class' form into
-        one kernel instead)."""
+        """The base class' terms as one autograd node with its gradient written out:
+        eagerly :class:`_SoftmaxTargetTerms` (a few passes over ``[..., C]`` each way
+        instead of one per op), under ``torch.compile`` :class:`_TracedSoftmaxTargetTerms`
+        (one fused kernel each way without a class-index one-hot in the forward)."""
         if (
             not _is_float(logits)
             or not isinstance(labels, torch.Tensor)
-            or torch.compiler.is_compiling()
+            or logits.shape[-1] == 0
             or torch._C._are_functorch_transforms_active()  # torch.func: the op-by-op form
         ):
             return super().softmax_target_terms(logits, labels)
         if labels.dtype != torch.int64:
             labels = labels.long()
+        if torch.compiler.is_compiling():
+            return _TracedSoftmaxTargetTerms.apply(logits, labels.unsqueeze(-1))
         return _SoftmaxTargetTerms.apply(logits, labels.unsqueeze(-1))
 
     def sigmoid_pair(self, x: Any) -> tuple[Any, Any]:
