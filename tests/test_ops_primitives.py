@@ -108,6 +108,7 @@ def test_torch_eager_terms_both_forms(shape, underflow):
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.cross_framework  # torch only: once, not in every backend's session
 @pytest.mark.parametrize("shape", [(7, 4), (300, 200)], ids=["table", "random"])
 def test_torch_compiled_terms(shape):
     """Under torch.compile the primitive is a traced autograd.Function: values, both
