@@ -186,13 +186,13 @@ def docs(session: nox.Session) -> None:
 #: a worker is free. The tests are mostly single-threaded Python on small tensors, so two
 #: processes on two cores take about half the wall time of one.
 SCHEDULE = (
-    "tests(backend='jax')",  # ~11: Keras on jax compiles each op eagerly
-    *(f"cross_framework(part='{k}/{CROSS_PARTS}')" for k in range(1, CROSS_PARTS + 1)),  # ~10 each
-    "tests(backend='tensorflow')",  # ~5
-    "tests(backend='torch')",  # ~5
-    "single_framework(framework='torch')",  # ~1
-    "single_framework(framework='jax')",  # ~1
-    "docs",  # ~1
+    "tests(backend='jax')",  # ~10.5: Keras on jax compiles each op eagerly
+    *(f"cross_framework(part='{k}/{CROSS_PARTS}')" for k in range(1, CROSS_PARTS + 1)),  # 8-11 each
+    "single_framework(framework='jax')",  # ~3: a whole `multiloss check`, jax eager, no cache
+    "tests(backend='tensorflow')",  # ~4
+    "tests(backend='torch')",  # ~4
+    "single_framework(framework='torch')",  # <1
+    "docs",  # <1
     "doctests",  # <1
 )
 WORKERS = 2
