@@ -116,10 +116,11 @@ def _probs_and_log_pt_few_calls(logits: Any, index: Any) -> tuple[Any, Any]:
 def _probs_and_log_pt_few_passes(logits: Any, index: Any) -> tuple[Any, Any]:
     # On CPU torch's softmax kernel is faster than log_softmax, and than one exp pass.
     p = torch.softmax(logits, dim=-1)
-    if logits.is_cpu:
+    if logits.is_cpu and not torch.jit.is_tracing():
         # log p_t is exact from p_t itself where p_t is a normal number; on the CPU a
         # data-dependent branch costs no device sync, so the two extra passes below
-        # run only for a batch where some p_t underflows.
+        # run only for a batch where some p_t underflows (not under torch.jit.trace,
+        # which would record one branch for every later input).
         p_t = p.gather(-1, index).squeeze(-1)
         if not bool((p_t < torch.finfo(p.dtype).tiny).any()):
             return p, torch.log(p_t)
