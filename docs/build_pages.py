@@ -37,7 +37,7 @@ from multiloss.core.registry import LossSpec, StatefulSpec, registry, stateful_r
 
 OUT = HERE / "losses"
 #: The adapters (API reference pages), as the site names them.
-ADAPTERS = {name: framework.title for name, framework in _help.FRAMEWORKS.items()}
+ADAPTERS = _help.TITLES
 #: The framework whose example a family page shows (the others: in the API reference).
 EXAMPLE_ADAPTER = "torch"
 _EXAMPLE = re.compile(r"^Example:[ \t]*$", re.MULTILINE)

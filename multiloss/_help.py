@@ -295,6 +295,8 @@ FRAMEWORKS: dict[str, Framework] = {
         stateful_call="output = weighting({inputs})",
     ),
 }
+#: Each adapter's framework as its users spell it (docs headings), in import order.
+TITLES = {name: framework.title for name, framework in FRAMEWORKS.items()}
 
 #: The Keras ``Loss`` constructor's own parameters (after the loss parameters).
 KERAS_LOSS_ARGS = {

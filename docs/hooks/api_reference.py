@@ -39,7 +39,7 @@ def _sibling(name: str):
 _docstrings = _sibling("docstrings")
 rst_blocks, to_markdown = _docstrings.rst_blocks, _docstrings.to_markdown
 
-TITLES = {name: framework.title for name, framework in _help.FRAMEWORKS.items()}
+TITLES = _help.TITLES
 #: Import order matters: torch before TensorFlow (the other order can crash).
 ADAPTERS = tuple(TITLES)
 
